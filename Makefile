@@ -1,0 +1,56 @@
+# mtlface: the two commands are `make demo` and `make test`; both install what they need.
+PY ?= python3
+STAMP := .make/installed
+
+.PHONY: help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean
+
+help:
+	@echo "make demo   - install, generate synthetic faces, train the tiny model, write a report and samples"
+	@echo "make test   - install, check mtlface/ matches nbs/, run nbdev-test and pytest"
+	@echo "make readme - render README.md from nbs/index.ipynb (no Quarto needed)"
+
+# Install into the current Python environment when pyproject.toml changed or nothing is installed yet.
+# Without torch, install the pinned 2.13.0 first: an unpinned `torch` would pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	@mkdir -p .make
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $@
+
+install: $(STAMP)
+
+export: install
+	nbdev-export
+
+# The package must be exactly what the notebooks export.
+check-export: install
+	nbdev-export
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  drift="$$(git status --porcelain -- mtlface)"; \
+	  if [ -n "$$drift" ]; then echo "mtlface/ differs from what nbs/ exports (edit the notebooks, run nbdev-export):"; echo "$$drift"; git --no-pager diff --stat -- mtlface; exit 1; fi; \
+	  echo "mtlface/ matches the notebooks"; \
+	else echo "not a git checkout: export drift not checked"; fi
+
+readme: install
+	$(PY) tools/nb2md.py nbs/index.ipynb README.md
+
+check-readme:
+	$(PY) tools/nb2md.py --check nbs/index.ipynb README.md
+
+nbtest: install
+	nbdev-test --n-workers 2 --timing
+
+nbtest-slow: install
+	nbdev-test --n-workers 2 --timing --flags slow
+
+pytest: install
+	$(PY) -m pytest -q
+
+test: install check-export check-readme nbtest pytest
+
+demo: install
+	@echo "make demo: the synthetic-data generator and the training loop come with the data and training issues;"
+	@echo "for now the model notebooks run under 'make test', and nbs/08_model.ipynb trains the tiny model for a few steps."
+
+clean:
+	rm -rf .make _proc _docs .pytest_cache build *.egg-info

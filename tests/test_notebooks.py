@@ -1,0 +1,50 @@
+"""The notebooks are the source: each exports one module, explains itself, and shows what it exports."""
+import importlib, inspect, json, re
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))
+
+def cells(nb_path):
+    return json.loads(nb_path.read_text())['cells']
+
+def source(cell): return ''.join(cell['source'])
+
+def default_exp(nb_path):
+    for c in cells(nb_path):
+        m = re.search(r'^#\|\s*default_exp\s+(\S+)', source(c), re.M)
+        if m: return m.group(1)
+
+def test_there_are_notebooks():
+    assert len(NOTEBOOKS) >= 9, [p.name for p in NOTEBOOKS]
+
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_skeleton(nb):
+    "Title, one-line summary, and a default_exp named after the notebook."
+    first = source(cells(nb)[0])
+    assert re.search(r'^# \S', first, re.M), f'{nb.name}: first cell needs a "# Title"'
+    assert re.search(r'^> \S', first, re.M), f'{nb.name}: first cell needs a "> summary" line'
+    mod = default_exp(nb)
+    assert mod == nb.stem[3:], f'{nb.name}: default_exp {mod!r} should be {nb.stem[3:]!r}'
+    assert (ROOT / 'mtlface' / f'{mod}.py').exists(), f'{nb.name}: mtlface/{mod}.py missing: run nbdev-export'
+
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_has_no_errors_in_stored_outputs(nb):
+    for i, c in enumerate(cells(nb)):
+        for o in c.get('outputs', []):
+            assert o.get('output_type') != 'error', f'{nb.name} cell {i}: stored error output {o.get("ename")}'
+
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.stem)
+def test_exports_documented_and_shown(nb):
+    "Every exported function and class has a docstring and is used or shown outside its definition cell."
+    mod = importlib.import_module(f'mtlface.{default_exp(nb)}')
+    shown = '\n'.join(source(c) for c in cells(nb)
+                      if c['cell_type'] == 'code' and not re.search(r'^#\|\s*export', source(c), re.M))
+    problems = []
+    for name in mod.__all__:
+        obj = getattr(mod, name)
+        if not (inspect.isfunction(obj) or inspect.isclass(obj)): continue
+        if not (obj.__doc__ or '').strip(): problems.append(f'{name}: no docstring')
+        if not re.search(rf'\b{re.escape(name)}\b', shown): problems.append(f'{name}: never shown or used in {nb.name}')
+    assert not problems, problems
