@@ -1,6 +1,8 @@
 # mtlface: the two commands are `make demo` and `make test`; both install what they need.
 PY ?= python3
 STAMP := .make/installed
+# console scripts (nbdev-export, nbdev-test) of the Python that PY names, so a venv works without activation
+BIN := $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('scripts'))")
 
 .PHONY: help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean
 
@@ -20,11 +22,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 export: install
-	nbdev-export
+	$(BIN)/nbdev-export
 
 # The package must be exactly what the notebooks export.
 check-export: install
-	nbdev-export
+	$(BIN)/nbdev-export
 	@if git rev-parse --git-dir >/dev/null 2>&1; then \
 	  drift="$$(git status --porcelain -- mtlface)"; \
 	  if [ -n "$$drift" ]; then echo "mtlface/ differs from what nbs/ exports (edit the notebooks, run nbdev-export):"; echo "$$drift"; git --no-pager diff --stat -- mtlface; exit 1; fi; \
@@ -38,10 +40,10 @@ check-readme:
 	$(PY) tools/nb2md.py --check nbs/index.ipynb README.md
 
 nbtest: install
-	nbdev-test --n-workers 2 --timing
+	$(BIN)/nbdev-test --n-workers 2 --timing
 
 nbtest-slow: install
-	nbdev-test --n-workers 2 --timing --flags slow
+	$(BIN)/nbdev-test --n-workers 2 --timing --flags slow
 
 pytest: install
 	$(PY) -m pytest -q
