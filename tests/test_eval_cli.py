@@ -1,0 +1,48 @@
+"""`mtlface-eval` end to end in its own process: a saved checkpoint and a synthetic dataset in, a report and plots out."""
+import json, subprocess, sysconfig
+from pathlib import Path
+import pytest
+from mtlface.core import config_from_preset, seed_everything
+from mtlface.model import MTLFace
+from mtlface.synth_data import SynthSpec, write_synthetic_dataset
+
+SCRIPT = Path(sysconfig.get_path('scripts')) / 'mtlface-eval'
+
+def run(*args):
+    if not SCRIPT.exists(): pytest.fail(f'{SCRIPT} is missing: install the package (make install)')
+    return subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=600)
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp('eval')
+    write_synthetic_dataset(root / 'data', SynthSpec(n_identities=20, images_per_identity=6, size=64, folds=10,
+                                                      pairs_per_fold=4, test_fraction=0.5, write_rec=False), progress=False)
+    seed_everything(0)
+    MTLFace(config_from_preset('tiny')).save_pretrained(root / 'run' / 'model')
+    return root
+
+def test_report_and_plots(setup):
+    r = run(setup / 'run' / 'model', setup / 'data', '--max-faces', '60', '--fas-faces', '4', '--age-cnn-steps', '10', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert 'cross_age: accuracy' in r.stdout and 'TAR' in r.stdout and 'identification rank-1' in r.stdout
+    out = setup / 'run' / 'eval'
+    report = json.loads((out / 'report.json').read_text())
+    for name in ('cross_age', 'age_gap'):
+        v = report['verification'][name]
+        assert v['pairs'] == 80 and 0 <= v['accuracy'] <= 1 and 0 <= v['tar_at_far'] <= 1 and len(v['thresholds']) == 10
+        assert sum(n for _, n in v['by_age_gap'].values()) == 80
+    assert report['age']['faces'] == 60 and report['age']['mae'] >= 0
+    fas = report['fas']
+    assert {'age_accuracy_own', 'age_accuracy_independent', 'identity', 'smoothness', 'ground_truth'} <= set(fas)
+    for png in ('roc.png', 'age_confusion.png', 'aged_faces.png', 'similarity_by_gap_cross_age.png'):
+        assert (out / png).stat().st_size > 1000, png
+
+def test_bad_inputs(setup, tmp_path):
+    r = run(tmp_path / 'nothing', setup / 'data', '--quiet')
+    assert r.returncode == 2 and 'config.json' in r.stderr
+    r = run(setup / 'run' / 'model', tmp_path / 'no-data', '--quiet')
+    assert r.returncode == 2 and 'no such dataset folder' in r.stderr
+    bad = tmp_path / 'data'; bad.mkdir()
+    (bad / 'broken.bin').write_bytes(b'not a pickle')
+    r = run(setup / 'run' / 'model', bad, '--quiet', '--out', tmp_path / 'o')
+    assert r.returncode != 0 and 'broken.bin' in r.stderr
