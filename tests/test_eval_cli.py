@@ -37,6 +37,27 @@ def test_report_and_plots(setup):
     for png in ('roc.png', 'age_confusion.png', 'aged_faces.png', 'similarity_by_gap_cross_age.png'):
         assert (out / png).stat().st_size > 1000, png
 
+def test_pair_list(setup, tmp_path):
+    "A user's own pair list is verified with the same protocol; a malformed line is named."
+    recs = [l.split() for l in (setup / 'data' / 'test.txt').read_text().splitlines() if l.strip()]
+    by_id = {}
+    for ident, fname, age, _ in recs: by_id.setdefault(ident, []).append((fname, age))
+    ids = sorted(by_id)
+    lines = []
+    for k, i in enumerate(ids):
+        (fa, aa), (fb, ab), (fc, ac) = by_id[i][0], by_id[i][-1], by_id[ids[(k + 1) % len(ids)]][0]
+        lines += [f'{fa} {fb} 1 {aa} {ab}', f'{fa} {fc} 0 {aa} {ac}']
+    lst = setup / 'data' / 'my_pairs.list'; lst.write_text('\n'.join(lines) + '\n')
+    out = tmp_path / 'o'
+    r = run(setup / 'run' / 'model', setup / 'data', '--pair-list', lst, '--max-faces', '20', '--fas-faces', '2',
+            '--age-cnn-steps', '0', '--quiet', '--out', out)
+    assert r.returncode == 0, r.stderr
+    v = json.loads((out / 'report.json').read_text())['verification']['my_pairs']
+    assert v['pairs'] == 2 * len(ids) and len(v['by_age_gap']) >= 1
+    bad = tmp_path / 'bad.list'; bad.write_text(lines[0] + '\nonly two\n')
+    r = run(setup / 'run' / 'model', setup / 'data', '--pair-list', bad, '--quiet', '--out', out)
+    assert r.returncode == 2 and 'bad.list:2' in r.stderr and 'Traceback' not in r.stderr
+
 def test_bad_inputs(setup, tmp_path):
     r = run(tmp_path / 'nothing', setup / 'data', '--quiet')
     assert r.returncode == 2 and 'config.json' in r.stderr
@@ -45,4 +66,4 @@ def test_bad_inputs(setup, tmp_path):
     bad = tmp_path / 'data'; bad.mkdir()
     (bad / 'broken.bin').write_bytes(b'not a pickle')
     r = run(setup / 'run' / 'model', bad, '--quiet', '--out', tmp_path / 'o')
-    assert r.returncode != 0 and 'broken.bin' in r.stderr
+    assert r.returncode == 2 and 'broken.bin' in r.stderr and 'Traceback' not in r.stderr
