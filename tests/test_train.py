@@ -1,0 +1,133 @@
+"""Training as users launch it: real processes through `accelerate launch`, resume after a stop or a SIGKILL,
+mixed precision, and non-finite steps. Small on purpose (tiny preset at 32 px) so it runs on a 2-core CPU."""
+import json, os, signal, socket, subprocess, sys, sysconfig, time
+from pathlib import Path
+import pytest
+import torch
+from mtlface.model import from_pretrained
+from mtlface.synth_data import SynthSpec, write_synthetic_dataset
+
+BIN = Path(sysconfig.get_path('scripts'))
+COMMON = ['--preset', 'tiny', '--image_size', '32', '--task', 'aifr', '--batch_size', '4', '--num_workers', '0',
+          '--trackers', '', '--log_every', '1', '--lr', '0.05', '--warmup', '2', '--eval_pairs', '10', '--no-progress']
+
+def free_port() -> int:
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+def cpu_env():
+    return {**os.environ, 'ACCELERATE_USE_CPU': '1', 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
+
+def train_cmd(out, data, *extra):
+    return [str(BIN / 'mtlface-train'), *COMMON, '--data', str(data), '--output_dir', str(out), *map(str, extra)]
+
+def launch_cmd(out, data, *extra, launcher=('--num_processes', '2')):
+    return [str(BIN / 'accelerate'), 'launch', '--multi_gpu', *map(str, launcher), '--num_cpu_threads_per_process', '1',
+            '-m', 'mtlface.train', *COMMON, '--data', str(data), '--output_dir', str(out), *map(str, extra)]
+
+def run(cmd, timeout=600):
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=cpu_env())
+    assert r.returncode == 0, f'{cmd}\n{r.stdout[-3000:]}\n{r.stderr[-5000:]}'
+    return r
+
+def params(out):
+    m = from_pretrained(Path(out) / 'model')
+    return {k: v.detach().clone() for k, v in m.named_parameters()}
+
+def result(out): return json.loads((Path(out) / 'result.json').read_text())
+
+def assert_same_params(a, b, rtol=1e-4, atol=1e-6):
+    assert a.keys() == b.keys()
+    bad = [k for k in a if not torch.allclose(a[k], b[k], rtol=rtol, atol=atol)]
+    assert not bad, f'{len(bad)} parameters differ, e.g. {bad[:3]}'
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp('train') / 'data'
+    write_synthetic_dataset(d, SynthSpec(n_identities=12, images_per_identity=8, size=32, folds=2, pairs_per_fold=5,
+                                         test_fraction=0.25, write_rec=False), progress=False)
+    return d
+
+@pytest.fixture(scope='module')
+def one_process_accumulating(data, tmp_path_factory):
+    "Reference: one process, gradient accumulation over the same two micro-batches the two processes see."
+    out = tmp_path_factory.mktemp('ref') / 'run'
+    run(train_cmd(out, data, '--iterations', '3', '--grad_accum', '2', '--dropout', '0', '--save_every', '0'))
+    return out
+
+def test_two_processes_sync_like_accumulation(data, one_process_accumulating, tmp_path):
+    "2 DDP processes (gloo) after 3 steps = 1 process accumulating the same per-process micro-batches."
+    out = tmp_path / 'ddp'
+    run(launch_cmd(out, data, '--iterations', '3', '--dropout', '0', '--save_every', '0',
+                   launcher=('--num_processes', '2', '--main_process_port', free_port())))
+    assert result(out)['processes'] == 2
+    ref, ddp = params(one_process_accumulating), params(out)
+    assert_same_params(ddp, ref)
+    # negative control: one process that sees only rank 0's micro-batches ends elsewhere, so the match above
+    # means the gradients of both processes were averaged
+    alone = tmp_path / 'alone'
+    run(train_cmd(alone, data, '--iterations', '3', '--dropout', '0', '--save_every', '0'))
+    with pytest.raises(AssertionError): assert_same_params(params(alone), ref)
+
+def test_two_machines_on_loopback_train_as_one(data, one_process_accumulating, tmp_path):
+    "Two 'machines' of one process each (multi-node launch on 127.0.0.1) give the same weights as the reference."
+    out, port = tmp_path / 'nodes', free_port()
+    procs = [subprocess.Popen(launch_cmd(out, data, '--iterations', '3', '--dropout', '0', '--save_every', '0',
+                                         launcher=('--num_machines', '2', '--machine_rank', rank, '--num_processes', '2',
+                                                   '--main_process_ip', '127.0.0.1', '--main_process_port', port)),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cpu_env())
+             for rank in (0, 1)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][1][-3000:] + outs[1][1][-3000:]
+    assert result(out)['processes'] == 2
+    assert_same_params(params(out), params(one_process_accumulating))
+
+def test_resume_matches_uninterrupted(data, tmp_path):
+    "Train 3 steps, stop, resume to 6: same loss curve and weights as 6 steps in one go (dropout on: RNG restored)."
+    full, split = tmp_path / 'full', tmp_path / 'split'
+    run(train_cmd(full, data, '--iterations', '6', '--save_every', '3'))
+    run(train_cmd(split, data, '--iterations', '3', '--save_every', '3'))
+    r = run(train_cmd(split, data, '--iterations', '6', '--save_every', '3'))
+    assert 'resuming from' in r.stdout + r.stderr
+    curve = lambda out: [(h['iteration'], round(h['aifr/loss'], 5)) for h in result(out)['history'] if 'aifr/loss' in h]
+    assert curve(split) == curve(full) and len(curve(full)) == 6
+    assert_same_params(params(split), params(full), rtol=0, atol=0)
+
+def test_sigkill_resumes_from_last_complete_checkpoint(data, tmp_path):
+    "Kill -9 mid-run, rerun the same command: it resumes from the newest complete checkpoint and ends like a clean run."
+    killed, clean = tmp_path / 'killed', tmp_path / 'clean'
+    cmd = train_cmd(killed, data, '--iterations', '40', '--save_every', '4', '--keep_checkpoints', '3')
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cpu_env(), start_new_session=True)
+    log, t0 = killed / 'log.jsonl', time.time()
+    while time.time() - t0 < 300:
+        if log.exists() and len(log.read_text().splitlines()) >= 14: break
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    ckpts = sorted(d.name for d in (killed / 'checkpoints').iterdir())
+    complete = [c for c in ckpts if (killed / 'checkpoints' / c / 'trainer_state.json').exists()]
+    assert complete and all(c.startswith('iter_') for c in complete), ckpts
+    assert not (killed / 'model').exists()                      # no final model from a killed run
+    r = run(cmd)
+    assert f'resuming from {killed / "checkpoints" / complete[-1]}' in r.stdout + r.stderr
+    assert not list((killed / 'checkpoints').glob('.tmp_*'))
+    run(train_cmd(clean, data, '--iterations', '40', '--save_every', '4'))
+    assert_same_params(params(killed), params(clean), rtol=0, atol=0)
+
+@pytest.mark.parametrize('precision', ['no', 'bf16', 'fp16'])
+def test_nonfinite_step_is_reported_and_skipped(data, tmp_path, precision):
+    "A NaN loss at iteration 2 (0-based) is counted, and that step leaves the weights exactly as they were."
+    out = tmp_path / precision
+    run(train_cmd(out, data, '--iterations', '4', '--save_every', '1', '--keep_checkpoints', '10',
+                  '--mixed_precision', precision, '--inject_nonfinite_at', '2'))
+    hist = [h for h in result(out)['history'] if 'aifr/loss' in h]
+    assert [h.get('skipped_aifr', 0) for h in hist] == [0, 0, 1, 1]
+    assert all(torch.isfinite(torch.tensor(h['aifr/loss'])) for i, h in enumerate(hist) if i != 2)
+    w = lambda it: {k: v for k, v in from_pretrained(out / 'checkpoints' / f'iter_{it:07d}' / 'model').named_parameters()}
+    assert_same_params(w(3), w(2), rtol=0, atol=0)             # the NaN step changed nothing
+    with pytest.raises(AssertionError): assert_same_params(w(4), w(3), rtol=0, atol=0)   # the next one trained
+
+def test_bad_options(tmp_path):
+    r = subprocess.run([str(BIN / 'mtlface-train'), '--task', 'both'], capture_output=True, text=True)
+    assert r.returncode == 2 and "task='both'" in r.stderr
+    r = subprocess.run([str(BIN / 'mtlface-train'), '--data', str(tmp_path), '--output_dir', str(tmp_path / 'o'),
+                        '--trackers', ''], capture_output=True, text=True, env=cpu_env())
+    assert r.returncode != 0 and 'train.txt' in r.stderr
