@@ -81,6 +81,16 @@ def test_two_machines_on_loopback_train_as_one(data, one_process_accumulating, t
     assert result(out)['processes'] == 2
     assert_same_params(params(out), params(one_process_accumulating))
 
+def test_two_processes_joint_task(data, tmp_path):
+    "AIFR + FAS in one loop under DDP: the generator/discriminator steps (encoder frozen for them) sync and finish."
+    out = tmp_path / 'joint'
+    run(launch_cmd(out, data, '--task', 'joint', '--iterations', '2', '--save_every', '0',
+                   launcher=('--num_processes', '2', '--main_process_port', free_port())))
+    r = result(out)
+    assert r['processes'] == 2
+    last = r['history'][-1]
+    assert all(k in last and torch.isfinite(torch.tensor(last[k])) for k in ('aifr/loss', 'fas/loss', 'fas/d'))
+
 def test_resume_matches_uninterrupted(data, tmp_path):
     "Train 3 steps, stop, resume to 6: same loss curve and weights as 6 steps in one go (dropout on: RNG restored)."
     full, split = tmp_path / 'full', tmp_path / 'split'

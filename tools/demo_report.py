@@ -1,0 +1,48 @@
+#!/usr/bin/env python
+"""Summarise a `make demo` run: what the tiny model reached, next to what chance would give, as REPORT.md."""
+import json, sys
+from pathlib import Path
+import numpy as np
+
+def main(run: Path, data: Path) -> int:
+    ev = json.loads((run / 'eval' / 'report.json').read_text())
+    res = json.loads((run / 'result.json').read_text())
+    train_ages = [float(l.split()[2]) for l in (data / 'train.txt').read_text().splitlines() if l.strip()]
+    test_ages = np.array([float(l.split()[2]) for l in (data / 'test.txt').read_text().splitlines() if l.strip()])
+    mean_guess_mae = float(np.abs(test_ages - np.mean(train_ages)).mean())
+    hist = [h for h in res['history'] if 'aifr/id' in h]
+    v = ev['verification']
+    lines = [f'# make demo: tiny MTLFace trained jointly (AIFR + FAS) for {res["final_iteration"]} iterations', '',
+             '| measure | reached | chance / baseline |', '|---|---|---|']
+    for name, r in v.items():
+        lines.append(f"| {name} verification accuracy (10-fold, flip test) | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f}% | 50% |")
+        lines.append(f"| {name} TAR @ FAR 1e-3 | {100 * r['tar_at_far']:.1f}% | 0.1% |")
+    if 'age_gap' in v:
+        for gap, (acc, n) in v['age_gap']['by_age_gap'].items():
+            lines.append(f'| age_gap pairs {gap} years apart ({n} pairs) | {100 * acc:.1f}% | 50% |')
+    lines.append(f"| age MAE on held-out people | {ev['age']['mae']:.1f} years | {mean_guess_mae:.1f} years (always guess the mean age) |")
+    lines.append(f"| age-group accuracy | {100 * ev['age']['group_accuracy']:.1f}% | {100 / ev['config']['n_groups']:.1f}% |")
+    if 'identification' in ev:
+        n_gal = ev['identification']['gallery']
+        lines.append(f"| rank-1 identification, youngest gallery / oldest probe | {100 * ev['identification']['rank1']:.1f}% | {100 / n_gal:.1f}% |")
+    f = ev['fas']
+    lines.append(f"| aged faces in the target group (own estimator) | {100 * f['age_accuracy_own']:.1f}% | {100 / ev['config']['n_groups']:.1f}% |")
+    if 'age_accuracy_independent' in f:
+        lines.append(f"| aged faces in the target group (independent AgeCNN) | {100 * f['age_accuracy_independent']:.1f}% | {100 / ev['config']['n_groups']:.1f}% |")
+    lines.append(f"| identity cosine, source vs aged | {f['identity']['cosine']:.3f} | |")
+    if 'ground_truth' in f:
+        lines.append(f"| L1 to ground-truth rendering at target age | {f['ground_truth']['l1']:.4f} | {f['ground_truth_input_baseline']['l1']:.4f} (input unchanged) |")
+        lines.append(f"| SSIM to ground-truth rendering | {f['ground_truth']['ssim']:.3f} | {f['ground_truth_input_baseline']['ssim']:.3f} (input unchanged) |")
+    lines.append(f"| mean change between neighbouring groups | {f['smoothness']['mean_step']:.4f} (pixels in [0, 1]) | 0 (no ageing) |")
+    lines += ['', f"CosFace loss {hist[0]['aifr/id']:.2f} at iteration {hist[0]['iteration']} → {hist[-1]['aifr/id']:.2f} at {hist[-1]['iteration']}.",
+              '', '![aged faces](eval/aged_faces.png)', '', '![ROC](eval/roc.png)', '',
+              '![similarity by age gap](eval/similarity_by_gap_age_gap.png)', '', '![age confusion](eval/age_confusion.png)']
+    (run / 'REPORT.md').write_text('\n'.join(lines) + '\n')
+    print('\n'.join(lines[:lines.index('') if '' in lines[1:] else len(lines)]))
+    print('\n'.join(l for l in lines if l.startswith('|')))
+    print(f'\nreport: {run / "REPORT.md"}\npictures: {run / "eval"} (aged_faces.png, roc.png, similarity_by_gap_*.png, age_confusion.png)'
+          f'\nmodel: {run / "model"} (MTLFace.from_pretrained)   logs: {run / "log.jsonl"}, TensorBoard in {run / "logs"}')
+    return 0
+
+if __name__ == '__main__':
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))
