@@ -1,7 +1,8 @@
 """Images/s of one MTLFace training step (AIFR and FAS) on this CPU: the fp32 baseline against faster paths.
 
     python bench/train_step.py                      # paper preset (IR-50, 112 px), batch 16, every path (~10 min)
-    python bench/train_step.py --quick              # 1 warm-up + 2 timed steps, no torch.compile: a sanity run
+    python bench/train_step.py --quick              # 2 warm-up + 2 timed steps, no torch.compile: a sanity run
+    python bench/train_step.py --cold-compile       # torch.compile into an empty inductor cache (true compile time)
     python bench/train_step.py --preset tiny        # the tiny preset (seconds)
     python bench/train_step.py --paths fp32 bf16-cl --steps 5
 
@@ -21,12 +22,16 @@ Paths (each is a separate model and optimisers, all built from the same seed):
                   generator step (the discriminator's `requires_grad` is off while G steps; those gradients are
                   discarded by the discriminator step's `zero_grad` anyway, so the update is the same).
   compile         bf16-cl-tuned with the loss functions (forward + loss, hence the backward graph too) wrapped in
-                  `torch.compile`; the first step includes compilation, whose time is printed.
+                  `torch.compile`; the first step includes compilation, whose time is printed. Inductor keeps an
+                  on-disk cache, so a second run compiles faster; `--cold-compile` uses an empty cache.
   onednn-bf16     fp32 model and code, with `torch.backends.mkldnn` fp32 precision set to 'bf16' (oneDNN runs the
                   fp32 convolutions and matmuls on bf16 units internally; no autocast).
 
-Timing: `--warmup` untimed steps per path, then `--steps` rounds; within a round every path does one step, so
-load from other processes on this shared machine hits every path alike. Reported: the median step. The column
+Timing: `--warmup` untimed steps per path (fp32 needs about 3 before its step time settles: page faults of
+fresh activation buffers, oneDNN primitive caches), then `--steps` timed steps; reported: the median step. By default
+each path runs alone, one after the other, as in a real training loop (and its model is freed before the next);
+`--interleave` instead does one step of every path per round, so that outside load hits every path alike, at the
+price of the paths disturbing each other's caches and allocator (it measured the fp32 baseline ~25% slower). The column
 `busy` is the CPU (in cores) that other processes used while this benchmark timed steps, from /proc/stat: with 2
 cores, anything above ~0.2 means the numbers are contended and the absolute rates are low (ratios less so).
 
@@ -36,7 +41,7 @@ is not counted). Achieved FLOP/s = those FLOPs / median step time. The peak is m
 best median rate of square matmuls (2048 and 4096) in fp32 and in bf16; bf16 paths are compared with the bf16
 peak, fp32 paths with the fp32 peak.
 """
-import argparse, contextlib, gc, math, os, statistics, sys, time
+import argparse, contextlib, gc, math, os, statistics, sys, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -187,10 +192,11 @@ class OtherLoad:
         return max(0.0, (self._busy() - self.b0) - (time.process_time() - self.p0)) / wall
 
 
-def run_task(task: str, paths: list, cfg, batch: int, warmup: int, steps: int) -> dict:
-    "Build every path's runner, warm each up, then time `steps` interleaved rounds. Returns per-path results."
+def run_task(task: str, paths: list, cfg, batch: int, warmup: int, steps: int, interleave: bool) -> dict:
+    "Warm up and time every path on `task`: one path after the other, or `interleave`d round by round."
     out, runners, load = {}, {}, OtherLoad()
-    for p in paths:
+
+    def prepare(p):
         t0 = time.perf_counter()
         try:
             r = Runner(task, p, cfg, batch)
@@ -198,20 +204,36 @@ def run_task(task: str, paths: list, cfg, batch: int, warmup: int, steps: int) -
             for _ in range(warmup - 1): r.step()
             runners[p.name] = r
             out[p.name] = dict(first=first, times=[], busy=[], setup=t1 - t0)
+            print(f'  {task}: {p.name} warmed up ({first:.1f} s first step)', flush=True)
         except Exception as e:   # e.g. torch.compile failing on this machine: report it, keep the other paths
             out[p.name] = dict(error=f'{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ""}')
-        print(f'  {task}: {p.name} warmed up ({out[p.name].get("first", float("nan")):.1f} s first step)'
-              if 'error' not in out[p.name] else f'  {task}: {p.name} FAILED: {out[p.name]["error"]}', flush=True)
-    for i in range(steps):
-        for name, r in runners.items():
-            load.start(); t0 = time.perf_counter()
-            r.step()
-            out[name]['times'].append(time.perf_counter() - t0); out[name]['busy'].append(load.stop())
-        print(f'  {task}: round {i + 1}/{steps} ' + ' '.join(f'{n} {out[n]["times"][-1]:.2f}s' for n in runners), flush=True)
-    for name, r in runners.items():
-        out[name].update(step=statistics.median(out[name]['times']), busy=statistics.mean(out[name]['busy']),
-                         finite=math.isfinite(r.last_loss))
-    del runners; gc.collect()
+            print(f'  {task}: {p.name} FAILED: {out[p.name]["error"]}', flush=True)
+
+    def time_step(name):
+        load.start(); t0 = time.perf_counter()
+        runners[name].step()
+        out[name]['times'].append(time.perf_counter() - t0); out[name]['busy'].append(load.stop())
+
+    def finish(name):
+        r = out[name]
+        r.update(step=statistics.median(r['times']), busy=statistics.mean(r['busy']),
+                 finite=math.isfinite(runners[name].last_loss))
+        del runners[name]; gc.collect()
+
+    if interleave:
+        for p in paths: prepare(p)
+        names = list(runners)
+        for i in range(steps):
+            for name in names: time_step(name)
+            print(f'  {task}: round {i + 1}/{steps} ' + ' '.join(f'{n} {out[n]["times"][-1]:.2f}s' for n in names), flush=True)
+        for name in names: finish(name)
+    else:
+        for p in paths:
+            prepare(p)
+            if p.name not in runners: continue
+            for _ in range(steps): time_step(p.name)
+            print(f'  {task}: {p.name} steps ' + ' '.join(f'{t:.2f}s' for t in out[p.name]['times']), flush=True)
+            finish(p.name)
     return out
 
 
@@ -220,13 +242,18 @@ def main():
     ap.add_argument('--preset', default='paper', choices=['paper', 'tiny'], help="model size ('paper': IR-50, 112 px)")
     ap.add_argument('--batch', type=int, default=16, help='images per step')
     ap.add_argument('--steps', type=int, default=3, help='timed steps (rounds) per path; the median is reported')
-    ap.add_argument('--warmup', type=int, default=2, help='untimed steps per path before timing (≥ 1)')
+    ap.add_argument('--warmup', type=int, default=3, help='untimed steps per path before timing (≥ 1)')
     ap.add_argument('--paths', nargs='+', default=list(PATHS), choices=list(PATHS), help='paths to measure')
     ap.add_argument('--tasks', nargs='+', default=['aifr', 'fas'], choices=['aifr', 'fas'])
     ap.add_argument('--threads', type=int, default=None, help='torch.set_num_threads (default: leave torch\'s choice)')
-    ap.add_argument('--quick', action='store_true', help='1 warm-up + 2 timed steps, skip the compile path')
+    ap.add_argument('--quick', action='store_true', help='2 warm-up + 2 timed steps, skip the compile path')
+    ap.add_argument('--interleave', action='store_true',
+                    help='time the paths round by round (fairer under outside load, but the paths then share caches and '
+                         'the allocator, which slows the fp32 baseline; default: one path after the other)')
+    ap.add_argument('--cold-compile', action='store_true', help="compile into a fresh, empty inductor cache")
     args = ap.parse_args()
-    if args.quick: args.steps, args.warmup = 2, 1
+    if args.quick: args.steps, args.warmup = 2, 2
+    if args.cold_compile: os.environ['TORCHINDUCTOR_CACHE_DIR'] = tempfile.mkdtemp(prefix='inductor-cold-')
     args.warmup = max(1, args.warmup)
     names = [n for n in args.paths if not (args.quick and PATHS[n].compile)]
     if 'fp32' not in names: names.insert(0, 'fp32')    # ratios need the baseline from the same run
@@ -238,7 +265,8 @@ def main():
     print(f'MTLFace training step, preset {args.preset} ({cfg.backbone}, {cfg.image_size} px, {cfg.num_classes} classes), '
           f'batch {args.batch}, torch {torch.__version__}, {torch.get_num_threads()} threads on {os.cpu_count()} CPUs, '
           f'load average {os.getloadavg()[0]:.2f}')
-    print(f'{args.warmup} warm-up + {args.steps} timed steps per path (median), paths interleaved per round', flush=True)
+    print(f'{args.warmup} warm-up + {args.steps} timed steps per path (median), '
+          f'{"paths interleaved per round" if args.interleave else "one path after the other"}', flush=True)
 
     load = OtherLoad(); load.start()
     peak = {'fp32': gemm_peak(torch.float32), 'bf16': gemm_peak(torch.bfloat16)}
@@ -252,7 +280,7 @@ def main():
             flops[task, skip] = count_flops(task, StepPath('x', skip_d_grads=skip), cfg, args.batch)
             print(f'{task} step FLOPs (fp32 eager, FlopCounterMode{", no D weight grads in G step" if skip else ""}): '
                   f'{flops[task, skip] / 1e9:.1f} GFLOP = {flops[task, skip] / args.batch / 1e9:.2f} GFLOP/image', flush=True)
-        results[task] = run_task(task, paths, cfg, args.batch, args.warmup, args.steps)
+        results[task] = run_task(task, paths, cfg, args.batch, args.warmup, args.steps, args.interleave)
 
     print()
     head = f"{'path':15s}"
@@ -286,7 +314,7 @@ def main():
                 r = results[task][p.name]
                 if 'error' in r: print(f'torch.compile ({task}): failed: {r["error"]}')
                 else: print(f"torch.compile ({task}): first step incl. compilation {r['first']:.0f} s "
-                            f"(inductor's on-disk cache makes later runs faster)")
+                            f"({'empty inductor cache' if args.cold_compile else 'default inductor cache, possibly warm from an earlier run'})")
     print(f'total benchmark time {time.perf_counter() - t_start:.0f} s')
 
 
