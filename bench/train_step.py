@@ -24,6 +24,9 @@ Paths (each is a separate model and optimisers, all built from the same seed):
   compile         bf16-cl-tuned with the loss functions (forward + loss, hence the backward graph too) wrapped in
                   `torch.compile`; the first step includes compilation, whose time is printed. Inductor keeps an
                   on-disk cache, so a second run compiles faster; `--cold-compile` uses an empty cache.
+                  (Compiling the discriminator module on its own, `discriminator.compile()`, breaks the discriminator
+                  step's backward: spectral norm's in-place power iteration spans two graphs. Compiling the whole
+                  loss function, as here, works.)
   onednn-bf16     fp32 model and code, with `torch.backends.mkldnn` fp32 precision set to 'bf16' (oneDNN runs the
                   fp32 convolutions and matmuls on bf16 units internally; no autocast).
 
@@ -31,7 +34,7 @@ Timing: `--warmup` untimed steps per path (fp32 needs about 3 before its step ti
 fresh activation buffers, oneDNN primitive caches), then `--steps` timed steps; reported: the median step. By default
 each path runs alone, one after the other, as in a real training loop (and its model is freed before the next);
 `--interleave` instead does one step of every path per round, so that outside load hits every path alike, at the
-price of the paths disturbing each other's caches and allocator (it measured the fp32 baseline ~25% slower). The column
+price of the paths disturbing each other's caches and allocator (it measured the fp32 AIFR step ~15% slower). The column
 `busy` is the CPU (in cores) that other processes used while this benchmark timed steps, from /proc/stat: with 2
 cores, anything above ~0.2 means the numbers are contended and the absolute rates are low (ratios less so).
 
