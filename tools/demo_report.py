@@ -6,13 +6,16 @@ import numpy as np
 
 def main(run: Path, data: Path) -> int:
     ev = json.loads((run / 'eval' / 'report.json').read_text())
-    res = json.loads((run / 'result.json').read_text())
+    aifr = json.loads((run / 'aifr' / 'result.json').read_text())
+    fas = json.loads((run / 'fas' / 'result.json').read_text())
     train_ages = [float(l.split()[2]) for l in (data / 'train.txt').read_text().splitlines() if l.strip()]
     test_ages = np.array([float(l.split()[2]) for l in (data / 'test.txt').read_text().splitlines() if l.strip()])
     mean_guess_mae = float(np.abs(test_ages - np.mean(train_ages)).mean())
-    hist = [h for h in res['history'] if 'aifr/id' in h]
+    hist = [h for h in aifr['history'] if 'aifr/id' in h]
+    fhist = [h for h in fas['history'] if 'fas/age' in h]
+    n = ev['config']['n_groups']
     v = ev['verification']
-    lines = [f'# make demo: tiny MTLFace trained jointly (AIFR + FAS) for {res["final_iteration"]} iterations', '',
+    lines = [f'# make demo: tiny MTLFace, {aifr["final_iteration"]} AIFR iterations then {fas["final_iteration"]} FAS iterations', '',
              '| measure | reached | chance / baseline |', '|---|---|---|']
     for name, r in v.items():
         lines.append(f"| {name} verification accuracy (10-fold, flip test) | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f}% | 50% |")
@@ -28,20 +31,24 @@ def main(run: Path, data: Path) -> int:
     f = ev['fas']
     lines.append(f"| aged faces in the target group (own estimator) | {100 * f['age_accuracy_own']:.1f}% | {100 / ev['config']['n_groups']:.1f}% |")
     if 'age_accuracy_independent' in f:
-        lines.append(f"| aged faces in the target group (independent AgeCNN) | {100 * f['age_accuracy_independent']:.1f}% | {100 / ev['config']['n_groups']:.1f}% |")
+        base = f"{100 * f['age_accuracy_independent_input']:.1f}% (input unchanged)" if 'age_accuracy_independent_input' in f else f'{100 / n:.1f}%'
+        lines.append(f"| aged faces in the target group (independent AgeCNN) | {100 * f['age_accuracy_independent']:.1f}% | {base} |")
+    if 'age_accuracy_independent_ground_truth' in f:
+        lines.append(f"| ground-truth renders at the target ages (same AgeCNN: the ceiling) | {100 * f['age_accuracy_independent_ground_truth']:.1f}% | |")
     lines.append(f"| identity cosine, source vs aged | {f['identity']['cosine']:.3f} | |")
     if 'ground_truth' in f:
         lines.append(f"| L1 to ground-truth rendering at target age | {f['ground_truth']['l1']:.4f} | {f['ground_truth_input_baseline']['l1']:.4f} (input unchanged) |")
         lines.append(f"| SSIM to ground-truth rendering | {f['ground_truth']['ssim']:.3f} | {f['ground_truth_input_baseline']['ssim']:.3f} (input unchanged) |")
     lines.append(f"| mean change between neighbouring groups | {f['smoothness']['mean_step']:.4f} (pixels in [0, 1]) | 0 (no ageing) |")
-    lines += ['', f"CosFace loss {hist[0]['aifr/id']:.2f} at iteration {hist[0]['iteration']} → {hist[-1]['aifr/id']:.2f} at {hist[-1]['iteration']}.",
+    lines += ['', f"CosFace loss {hist[0]['aifr/id']:.2f} at iteration {hist[0]['iteration']} → {hist[-1]['aifr/id']:.2f} at {hist[-1]['iteration']}; "
+              f"FAS age loss (CE of the frozen estimator on the aged faces) {fhist[0]['fas/age']:.2f} → {fhist[-1]['fas/age']:.2f}.",
               '', '![aged faces](eval/aged_faces.png)', '', '![ROC](eval/roc.png)', '',
               '![similarity by age gap](eval/similarity_by_gap_age_gap.png)', '', '![age confusion](eval/age_confusion.png)']
     (run / 'REPORT.md').write_text('\n'.join(lines) + '\n')
     print('\n'.join(lines[:lines.index('') if '' in lines[1:] else len(lines)]))
     print('\n'.join(l for l in lines if l.startswith('|')))
     print(f'\nreport: {run / "REPORT.md"}\npictures: {run / "eval"} (aged_faces.png, roc.png, similarity_by_gap_*.png, age_confusion.png)'
-          f'\nmodel: {run / "model"} (MTLFace.from_pretrained)   logs: {run / "log.jsonl"}, TensorBoard in {run / "logs"}')
+          f'\nmodel: {run / "model"} (MTLFace.from_pretrained)   logs: {run}/{{aifr,fas}}/log.jsonl, TensorBoard in {run}/{{aifr,fas}}/logs')
     return 0
 
 if __name__ == '__main__':
