@@ -5,6 +5,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))
+USAGE_NOTEBOOKS = {'15_walkthrough'}   # tell a story with the package; export nothing
 
 def cells(nb_path):
     return json.loads(nb_path.read_text())['cells']
@@ -21,11 +22,15 @@ def test_there_are_notebooks():
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_skeleton(nb):
-    "Title, one-line summary, and a default_exp named after the notebook."
+    "Title, one-line summary, and a default_exp named after the notebook (usage notebooks: no exports at all)."
     first = source(cells(nb)[0])
     assert re.search(r'^# \S', first, re.M), f'{nb.name}: first cell needs a "# Title"'
     assert re.search(r'^> \S', first, re.M), f'{nb.name}: first cell needs a "> summary" line'
     mod = default_exp(nb)
+    if nb.stem in USAGE_NOTEBOOKS:
+        assert mod is None and not any(re.search(r'^#\|\s*export', source(c), re.M) for c in cells(nb)), \
+            f'{nb.name} is a usage notebook: it must not export'
+        return
     assert mod == nb.stem[3:], f'{nb.name}: default_exp {mod!r} should be {nb.stem[3:]!r}'
     assert (ROOT / 'mtlface' / f'{mod}.py').exists(), f'{nb.name}: mtlface/{mod}.py missing: run nbdev-export'
 
@@ -38,6 +43,7 @@ def test_notebook_has_no_errors_in_stored_outputs(nb):
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.stem)
 def test_exports_documented_and_shown(nb):
     "Every exported function and class has a docstring and is used or shown outside its definition cell."
+    if nb.stem in USAGE_NOTEBOOKS: pytest.skip(f'{nb.name} exports nothing')
     mod = importlib.import_module(f'mtlface.{default_exp(nb)}')
     shown = '\n'.join(source(c) for c in cells(nb)
                       if c['cell_type'] == 'code' and not re.search(r'^#\|\s*export', source(c), re.M))
