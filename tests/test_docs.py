@@ -65,6 +65,7 @@ def test_page_renders_in_chromium(site, browser, name, shot, min_images):
     assert page.locator('.sidebar-tree a').count() >= 10  # furo's navigation to every notebook
     if name == 'index':
         assert page.get_by_text('The architecture').first.is_visible()
+        assert any(i['src'].endswith('demo.png') for i in imgs), 'the demo screenshot is missing from the home page'
     else:  # the equations are typeset by the bundled MathJax, not left as TeX
         page.wait_for_selector('mjx-container', timeout=20_000)
         assert page.locator('text=def check_upload(').first.is_visible()

@@ -91,6 +91,18 @@ def notebooks(nbs: Path) -> list[Path]:
     found = sorted(p for p in nbs.glob('*.ipynb') if not p.name.startswith(('_', '.')))
     return sorted(found, key=lambda p: p.stem != 'index')
 
+def pull_in_assets(cell: dict, nbs: Path, src: Path) -> dict:
+    "Copy files that a markdown cell links outside nbs/ (e.g. ../docs/screenshots/demo.png) into the site, and relink them."
+    def fix(m):
+        path = (nbs / m.group(2)).resolve()
+        if path.is_relative_to(nbs.resolve()) or not path.is_file(): return m.group(0)
+        rel = path.relative_to(ROOT) if path.is_relative_to(ROOT) else Path(path.name)
+        dest = src / 'assets' / rel
+        dest.parent.mkdir(parents=True, exist_ok=True); shutil.copy2(path, dest)
+        return f'{m.group(1)}(assets/{rel.as_posix()})'
+    if cell['cell_type'] != 'markdown': return cell
+    return {**cell, 'source': re.sub(r'(!?\[[^\]]*\])\((?!https?:|#|/)([^)\s]+)\)', fix, ''.join(cell['source']))}
+
 def stage(nbs: Path, src: Path):
     "Write the fixed-up notebooks and their assets (nbs/images, …) into `src`."
     if src.exists(): shutil.rmtree(src)
@@ -99,6 +111,7 @@ def stage(nbs: Path, src: Path):
     if not pages or pages[0].stem != 'index': raise SystemExit(f'{nbs}/index.ipynb is missing: it is the home page')
     for p in pages:
         nb = fix_notebook(json.loads(p.read_text()))
+        nb['cells'] = [pull_in_assets(c, nbs, src) for c in nb['cells']]
         if p.stem == 'index':  # the sidebar: every other notebook, in order
             nb['cells'].append(md_cell('```{toctree}\n:hidden:\n:maxdepth: 1\n\n' + '\n'.join(q.stem for q in pages[1:]) + '\n```', 'toctree'))
         (src / p.name).write_text(json.dumps(nb, indent=1))
