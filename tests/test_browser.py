@@ -5,6 +5,7 @@ either way the slider must change the aged face, a bad upload must give a messag
 and a good upload must become the input. The page is saved to docs/screenshots/demo.png (shown in the README).
 """
 import io, os, socket, subprocess, sys, time
+from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import pytest
@@ -35,12 +36,12 @@ def model_dir(tmp_path_factory):
     init_normal(model.generator, std=0.08)
     return model.save_pretrained(tmp_path_factory.mktemp('demo') / 'model')
 
-@pytest.fixture(scope='module')
-def voila_url(model_dir, tmp_path_factory):
-    "Voila serving the demo app on a free port of 127.0.0.1, its kernel importing this tree's mtlface."
+@contextmanager
+def serve_app(log: Path, **env_vars):
+    "Voila serving the demo app on a free port of 127.0.0.1, its kernel importing this tree's mtlface; yields the URL."
     require('voila', 'playwright')
-    port, log = free_port(), tmp_path_factory.mktemp('voila') / 'voila.log'
-    env = dict(os.environ, MTLFACE_DEMO_MODEL=str(model_dir),
+    port = free_port()
+    env = dict(os.environ, **env_vars,
                PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]))
     with open(log, 'w') as out:
         proc = subprocess.Popen([sys.executable, '-m', 'voila', str(APP), '--no-browser', f'--port={port}',
@@ -54,6 +55,12 @@ def voila_url(model_dir, tmp_path_factory):
             try: proc.wait(15)
             except subprocess.TimeoutExpired: proc.kill(); proc.wait()
     print(log.read_text()[-3000:])
+
+@pytest.fixture(scope='module')
+def voila_url(model_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('voila')
+    with serve_app(tmp / 'voila.log', MTLFACE_DEMO_MODEL=str(model_dir), MTLFACE_DEMO_QUICK=str(tmp / 'quick')) as url:
+        yield url
 
 def png(img, mode='RGB') -> bytes:
     from PIL import Image
@@ -120,3 +127,26 @@ def test_demo_in_chromium(voila_url, browser):
     page.screenshot(path=str(SCREENSHOTS / 'demo.png'), full_page=True)
     print(f'browser session {time.time() - t0:.1f} s')
     page.close()
+
+def test_demo_trains_a_model_when_there_is_none(tmp_path, browser):
+    "No model anywhere: the page shows a progress bar that moves while a tiny model trains, then the demo."
+    with serve_app(tmp_path / 'voila.log', MTLFACE_DEMO_MODEL=str(tmp_path / 'absent'),
+                   MTLFACE_DEMO_QUICK=str(tmp_path / 'quick'), MTLFACE_DEMO_ITERATIONS='4') as url:
+        page = browser.new_page(viewport={'width': 1280, 'height': 700})
+        page.goto(url, timeout=300_000)
+        bar, panel = page.locator('.mtlface-launcher .progress-bar'), page.locator('.mtlface-launcher')
+        t0, widths, note = time.time(), [], ''
+        while page.locator('.mtlface-demo').count() == 0:  # sample the bar until the demo replaces it
+            if bar.count() and bar.is_visible():
+                widths.append(bar.evaluate('e => parseFloat(e.style.width) || 0')); note = panel.inner_text()
+            assert time.time() - t0 < 600, 'no demo after 10 minutes of training'
+            time.sleep(0.25)
+        print('progress bar widths seen:', sorted(set(widths)))
+        assert widths, 'the progress bar was never shown'
+        assert max(widths) > 0, f'the progress bar never moved: {sorted(set(widths))}'
+        assert 'training a tiny one for 4 iterations' in note, note
+        status = page.locator('.mtlface-demo').inner_text()
+        assert 'trained a tiny one' in status, status
+        assert (tmp_path / 'quick' / 'run' / 'model' / 'config.json').exists()
+        page.locator('.mtlface-output img').wait_for(state='visible')
+        page.close()
