@@ -1,6 +1,7 @@
 # mtlface: the two commands are `make demo` and `make test`; both install what they need.
 PY ?= python3
-STAMP := .make/installed
+# nbdev-export rewrites pyproject.toml (same text, new mtime), so the install is keyed on its content, not its mtime
+STAMP := .make/installed-$(shell $(PY) -c "import hashlib; print(hashlib.sha1(open('pyproject.toml', 'rb').read()).hexdigest()[:12])")
 # console scripts (nbdev-export, nbdev-test) of the Python that PY names, so a venv works without activation
 BIN := $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('scripts'))")
 
@@ -16,8 +17,8 @@ help:
 
 # Install into the current Python environment when pyproject.toml changed or nothing is installed yet.
 # Without torch, install the pinned 2.13.0 first: an unpinned `torch` would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml
-	@mkdir -p .make
+$(STAMP):
+	@mkdir -p .make && rm -f .make/installed*
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $@
@@ -47,7 +48,7 @@ nbtest-slow: install
 	$(BIN)/nbdev-test --n-workers 2 --timing --flags slow
 
 pytest: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs
 
 test: install check-export check-readme nbtest pytest
 
