@@ -1,21 +1,25 @@
 # mtlface: the two commands are `make demo` and `make test`; both install what they need.
 PY ?= python3
-STAMP := .make/installed
+# nbdev-export rewrites pyproject.toml (same text, new mtime), so the install is keyed on its content, not its mtime
+STAMP := .make/installed-$(shell $(PY) -c "import hashlib; print(hashlib.sha1(open('pyproject.toml', 'rb').read()).hexdigest()[:12])")
 # console scripts (nbdev-export, nbdev-test) of the Python that PY names, so a venv works without activation
 BIN := $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('scripts'))")
 
-.PHONY: ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean
+.PHONY: ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
 
 help:
 	@echo "make demo   - install, generate synthetic faces, train the tiny model, write a report and samples"
 	@echo "make test   - install, check mtlface/ matches nbs/, run nbdev-test and pytest"
 	@echo "make ablations - reproduce the paper's ablations on synthetic faces (3 seeds; see ablations/table.md)"
 	@echo "make readme - render README.md from nbs/index.ipynb (no Quarto needed)"
+	@echo "make docs   - build the docs site from the notebooks (nbdev-docs with Quarto, else Sphinx) -> docs/_build/html"
+	@echo "make test-browser - install Chromium if missing, then test the Voila demo and the docs in it"
+	@echo "make demo-app - serve the ageing demo with Voila on http://127.0.0.1:8866"
 
 # Install into the current Python environment when pyproject.toml changed or nothing is installed yet.
 # Without torch, install the pinned 2.13.0 first: an unpinned `torch` would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml
-	@mkdir -p .make
+$(STAMP):
+	@mkdir -p .make && rm -f .make/installed*
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $@
@@ -45,7 +49,7 @@ nbtest-slow: install
 	$(BIN)/nbdev-test --n-workers 2 --timing --flags slow
 
 pytest: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs
 
 test: install check-export check-readme nbtest pytest
 
@@ -79,5 +83,23 @@ demo: install
 ablations: install
 	$(BIN)/mtlface-ablations --out ablations
 
+# The docs site. With Quarto, nbdev's own route (-> _docs/); without it (this project's machines), Sphinx + myst-nb
+# + furo over the notebooks' stored outputs, nothing re-executed (-> docs/_build/html/).
+docs: install
+	@if command -v quarto >/dev/null 2>&1; then $(BIN)/nbdev-docs && echo "open _docs/index.html"; \
+	else $(PY) tools/build_docs.py --out docs/_build && echo "open docs/_build/html/index.html"; fi
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser of its own)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@test -x /usr/bin/chromium || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+# The demo in Voila + Chromium and the docs site in Chromium; these fail (rather than skip) if anything is missing.
+test-browser: install chromium
+	MTLFACE_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests/test_browser.py tests/test_docs.py
+
+demo-app: install
+	$(PY) -m voila apps/aging_demo.ipynb --port=8866 --Voila.ip=127.0.0.1 --no-browser
+
 clean:
-	rm -rf .make _proc _docs .pytest_cache build *.egg-info
+	rm -rf .make _proc _docs .pytest_cache build *.egg-info docs/_build

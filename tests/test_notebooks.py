@@ -54,3 +54,32 @@ def test_exports_documented_and_shown(nb):
         if not (obj.__doc__ or '').strip(): problems.append(f'{name}: no docstring')
         if not re.search(rf'\b{re.escape(name)}\b', shown): problems.append(f'{name}: never shown or used in {nb.name}')
     assert not problems, problems
+
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=lambda p: p.stem)
+def test_docs_route_runs_only_what_it_needs(nb):
+    """`nbdev-docs` (the Quarto route of `make docs`) re-runs every cell that exports, calls show_doc or imports
+    anything, in a fresh kernel where the other cells never ran. A cell that mixes imports with code that needs
+    earlier test cells then fails the docs build: its imports belong in the notebook's hidden import cell."""
+    import ast
+    if nb.stem in USAGE_NOTEBOOKS: pytest.skip(f'{nb.name}: nbdev-docs runs no cell of a notebook without exports')
+    problems = []
+    for i, c in enumerate(cells(nb)):
+        src = source(c)
+        if c['cell_type'] != 'code' or re.search(r'^#\|\s*(export|exports|exporti|exec_doc|eval:\s*false)', src, re.M): continue
+        body = '\n'.join(l for l in src.splitlines() if not l.lstrip().startswith(('%', '!')))
+        try: tree = ast.parse(body).body
+        except SyntaxError: continue
+        imports = [t for t in tree if isinstance(t, (ast.Import, ast.ImportFrom))]
+        if imports and len(imports) < len(tree): problems.append(f'cell {i}: {src.splitlines()[0][:70]}')
+    assert not problems, f'{nb.name}: cells that mix imports with other code (nbdev-docs would run them): {problems}'
+
+def test_readme_links_resolve():
+    "Every relative link and image of README.md (written from nbs/index.ipynb) points at a file of the repository."
+    text = (ROOT / 'README.md').read_text()
+    targets = re.findall(r'\]\(([^)\s]+)\)', text)
+    local = [t.split('#')[0] for t in targets if not re.match(r'[a-z]+:', t) and not t.startswith('#')]
+    assert local, 'README.md links nothing local?'
+    # generated outputs (the demo's report, the docs build) are made by a command, not committed
+    made_by_commands = ('runs/', 'docs/_build/')
+    missing = [t for t in local if not t.startswith(made_by_commands) and not (ROOT / t).exists()]
+    assert not missing, f'README.md links files that do not exist: {missing}'

@@ -5,7 +5,7 @@ Used to write README.md from nbs/index.ipynb (`make readme`). Cell directives fo
 `#| hide` drops a cell, `#| echo: false` keeps only its outputs, `#| output: false` keeps only its source.
 Image outputs are written next to the notebook under `images/` and linked relative to the Markdown file.
 """
-import argparse, base64, hashlib, json, os, re, sys
+import argparse, base64, hashlib, json, os, posixpath, re, sys
 from pathlib import Path
 
 def directives(src: str) -> dict:
@@ -24,7 +24,8 @@ def strip_directives(src: str) -> str:
 
 def relink(md: str, prefix: str) -> str:
     "Prefix relative Markdown links/images so they resolve from the Markdown file's folder."
-    return md if prefix in ('', '.') else re.sub(r'\]\((?!https?:|#|/)', f']({prefix}/', md)
+    if prefix in ('', '.'): return md
+    return re.sub(r'\]\((?!https?:|#|/)([^)\s]*)', lambda m: f']({posixpath.normpath(prefix + "/" + m.group(1))}', md)
 
 def render_output(o: dict, img_dir: Path, rel: str, prefix: str = '', write: bool = True) -> str:
     kind = o.get('output_type')
