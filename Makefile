@@ -42,11 +42,12 @@ readme: install
 check-readme:
 	$(PY) tools/nb2md.py --check nbs/index.ipynb README.md
 
+# two notebooks at a time, one torch thread each: on 2 cores, 2 workers x 2 threads thrash (measured 2-3x slower)
 nbtest: install
-	$(BIN)/nbdev-test --n-workers 2 --timing
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing
 
 nbtest-slow: install
-	$(BIN)/nbdev-test --n-workers 2 --timing --flags slow
+	OMP_NUM_THREADS=1 $(BIN)/nbdev-test --n-workers 2 --timing --flags slow
 
 pytest: install
 	$(PY) -m pytest -q -rs
