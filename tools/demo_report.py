@@ -14,6 +14,7 @@ def main(run: Path, data: Path) -> int:
     hist = [h for h in aifr['history'] if 'aifr/id' in h]
     fhist = [h for h in fas['history'] if 'fas/age' in h]
     n = ev['config']['n_groups']
+    cfg = json.loads((run / 'fas' / 'model' / 'config.json').read_text())
     v = ev['verification']
     lines = [f'# make demo: tiny MTLFace, {aifr["final_iteration"]} AIFR iterations then {fas["final_iteration"]} FAS iterations', '',
              '| measure | reached | chance / baseline |', '|---|---|---|']
@@ -42,6 +43,8 @@ def main(run: Path, data: Path) -> int:
     lines.append(f"| mean change between neighbouring groups | {f['smoothness']['mean_step']:.4f} (pixels in [0, 1]) | 0 (no ageing) |")
     lines += ['', f"CosFace loss {hist[0]['aifr/id']:.2f} at iteration {hist[0]['iteration']} → {hist[-1]['aifr/id']:.2f} at {hist[-1]['iteration']}; "
               f"FAS age loss (CE of the frozen estimator on the aged faces) {fhist[0]['fas/age']:.2f} → {fhist[-1]['fas/age']:.2f}.",
+              '', f"FAS loss weights: adversarial {cfg['fas_gan_loss_weight']:g}, identity {cfg['fas_id_loss_weight']:g}, "
+              f"age {cfg['fas_age_loss_weight']:g} (the paper's: 75, 0.002, 10; see the Makefile for why the demo's identity weight differs).",
               '', '![aged faces](eval/aged_faces.png)', '', '![ROC](eval/roc.png)', '',
               '![similarity by age gap](eval/similarity_by_gap_age_gap.png)', '', '![age confusion](eval/age_confusion.png)']
     (run / 'REPORT.md').write_text('\n'.join(lines) + '\n')
