@@ -12,24 +12,12 @@ the notebook does not `show_doc` gets its signature and docstring in an "API" se
 """
 import argparse, importlib, inspect, json, re, shutil, subprocess, sys, time
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nb2md import directives, strip_directives   # the same nbdev cell directives as the README renderer
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
-
-def directives(src: str) -> dict:
-    "The `#| key: value` lines at the top of a cell (a bare `#| key` gives True)."
-    out = {}
-    for line in src.splitlines():
-        m = re.match(r'\s*#\|\s*([\w-]+)\s*:?\s*(.*)', line)
-        if not m: break
-        out[m.group(1)] = m.group(2).strip() or True
-    return out
-
-def strip_directives(src: str) -> str:
-    lines = src.splitlines()
-    while lines and re.match(r'\s*#\|', lines[0]): lines.pop(0)
-    return '\n'.join(lines).strip('\n')
 
 def drop_rule(md: str) -> str: return re.sub(r'\A\s*---\s*\n', '', md)
 
