@@ -40,7 +40,7 @@ ARCH_FIELDS = (  # fields that change the shape or meaning of saved weights
     'image_size', 'backbone', 'stem_width', 'stage_widths', 'units', 'use_se', 'se_reduction', 'embedding_dim',
     'afd_pool_sizes', 'afd_reduction', 'afd_pool_merge', 'afd_age_part', 'n_groups', 'max_age', 'age_hidden',
     'head', 'num_classes', 'icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditioning',
-    'decoder_out_width', 'disc_width', 'disc_layers')
+    'decoder_out_width', 'disc_width', 'disc_layers', 'disc_spectral_norm')
 
 # %% ../nbs/00_core.ipynb #98ccea5d
 @dataclass
@@ -81,6 +81,10 @@ class MTLFaceConfig:
     decoder_out_width: int = 32        # channels of the last decoder block before the conv1×1 to RGB
     disc_width: int = 64               # channels of the first discriminator conv
     disc_layers: int = 4               # R: stride-2 convs of the PatchGAN
+    disc_spectral_norm: str = 'middle' # 'middle': SN on the convs between the first and the output (authors' code);
+                                       # 'all': on every conv (a reading of the paper, which does not say)
+    fas_age_bn: str = 'batch'          # BatchNorm of A when it scores aged faces: 'batch' statistics of the aged
+                                       # batch (authors' code; running stats untouched) or 'running' (eval mode)
     # loss weights (SPEC §3, §5: the authors' recipe)
     fr_age_loss_weight: float = 1e-3   # λ_age of L_AE(X_age) in L_AIFR
     fr_da_loss_weight: float = 2e-3    # λ_da of L_AE(GRL(X_id)) in L_AIFR
@@ -111,6 +115,8 @@ class MTLFaceConfig:
             ('head', self.head in ('cosface', 'arcface'), "must be 'cosface' or 'arcface'"),
             ('conditioning', self.conditioning in ('icm', 'onehot'), "must be 'icm' or 'onehot'"),
             ('grl_schedule', self.grl_schedule in ('constant', 'warm'), "must be 'constant' or 'warm'"),
+            ('disc_spectral_norm', self.disc_spectral_norm in ('middle', 'all'), "must be 'middle' or 'all'"),
+            ('fas_age_bn', self.fas_age_bn in ('batch', 'running'), "must be 'batch' or 'running'"),
             ('disc_layers', self.disc_layers >= 1 and self.image_size // 2 ** self.disc_layers >= 4,
              'needs at least one layer and a 4×4 map after the last stride-2 conv'),
         ]

@@ -12,15 +12,17 @@ import torch
 import torch.nn.functional as F
 from .core import age_to_group, group_names, AGE_GROUP_THRESHOLDS
 from .data import load_image, read_verification_bin
+from .heads import dex_age
 
 # %% auto #0
-__all__ = ['ACC_THRESHOLDS', 'VAL_THRESHOLDS', 'GAP_EDGES', 'pair_distances', 'fold_indices', 'accuracy_at', 'val_far',
-           'kfold_accuracy', 'threshold_at_far', 'kfold_tar_at_far', 'roc_points', 'roc_auc', 'gap_bins',
+__all__ = ['ACC_THRESHOLDS', 'VAL_THRESHOLDS', 'GAP_EDGES', 'FAS_MEASURES', 'pair_distances', 'fold_indices', 'accuracy_at',
+           'val_far', 'kfold_accuracy', 'threshold_at_far', 'kfold_tar_at_far', 'roc_points', 'roc_auc', 'gap_bins',
            'accuracy_by_age_gap', 'to_batch', 'embed_faces', 'VerificationReport', 'verification_report',
            'read_pair_ages', 'verify_bin', 'read_pair_list', 'verify_pair_list', 'gallery_probe_by_age',
            'rank1_accuracy', 'rank1_leave_one_out', 'age_mae', 'group_confusion', 'group_accuracy', 'fas_age_accuracy',
            'identity_preservation', 'group_center_age', 'ssim', 'ground_truth_error', 'age_smoothness', 'AgeCNN',
-           'train_age_cnn', 'plot_roc', 'plot_similarity_by_gap', 'plot_age_confusion', 'plot_aged_grid',
+           'train_age_cnn', 'mean_ci', 'changed_pixels', 'masked_l1', 'fas_measures', 'fas_table', 'fas_summary',
+           'plot_fas_measures', 'plot_roc', 'plot_similarity_by_gap', 'plot_age_confusion', 'plot_aged_grid',
            'evaluate_model', 'build_eval_parser', 'eval_main']
 
 # %% ../nbs/13_evaluate.ipynb #6c002836
@@ -342,6 +344,127 @@ def train_age_cnn(images: torch.Tensor, ages: torch.Tensor, steps: int = 300, ba
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
     return net.eval()
 
+# %% ../nbs/13_evaluate.ipynb #f10ac521
+def mean_ci(per_source) -> dict:
+    "Mean of per-source values (NaN left out) with a 95% normal interval over sources: {'mean', 'lo', 'hi', 'n'}."
+    v = np.asarray(per_source, dtype=np.float64)
+    v = v[~np.isnan(v)]
+    if len(v) == 0: return dict(mean=float('nan'), lo=float('nan'), hi=float('nan'), n=0)
+    half = 1.96 * v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else float('nan')
+    return dict(mean=float(v.mean()), lo=float(v.mean() - half), hi=float(v.mean() + half), n=int(len(v)))
+
+def changed_pixels(truths: torch.Tensor,   # (..., 3, H, W) faces at the target age in [−1, 1]
+                   inputs: torch.Tensor,   # (..., 3, H, W) the same faces at their own age
+                   threshold: float = 0.05 # on a [0, 1] pixel scale, mean over colour channels
+                  ) -> torch.Tensor:
+    "Mask (..., 1, H, W) of the pixels that true ageing changes."
+    return ((truths - inputs).abs().mean(-3, keepdim=True) / 2) > threshold
+
+def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    "Mean |a − b| on a [0, 1] scale over the masked pixels of each image (..., 3, H, W) → (...); NaN where none."
+    err = (a - b).abs().mean(-3, keepdim=True) / 2 * mask
+    n = mask.flatten(-3).sum(-1).float()
+    return err.flatten(-3).sum(-1) / n.where(n > 0, torch.full_like(n, float('nan')))
+
+# %% ../nbs/13_evaluate.ipynb #aaf2d987
+def _judge_all(model, images: torch.Tensor, age_judge, batch_size: int = 256) -> dict:
+    "Embeddings, own expected ages, own group argmax and independent ages of (B, 3, H, W) faces."
+    out = dict(emb=[], own=[], own_group=[], judge=[])
+    was = model.training; model.eval()
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size]
+        parts = model.features(x).parts
+        age_logits, group_logits = model.age_estimator(parts.age)
+        out['emb'].append(F.normalize(model.embedding(parts.identity).float(), dim=1))
+        out['own'].append(dex_age(age_logits).float()); out['own_group'].append(group_logits.argmax(1))
+        if age_judge is not None: out['judge'].append(age_judge(x).float())
+    model.train(was)
+    return {k: torch.cat(v).numpy() for k, v in out.items() if v}
+
+@torch.no_grad()
+def fas_measures(model,                          # an MTLFace (anything with `age_faces` and its recognition side)
+                 sources: torch.Tensor,          # (S, 3, H, W) source faces in [−1, 1]
+                 truths: torch.Tensor | None = None,  # (S, N, 3, H, W) the same faces at each group's centre age
+                 age_judge=None,                 # independent estimator: (B, 3, H, W) → (B,) ages
+                 aged: torch.Tensor | None = None  # (S, N, 3, H, W) precomputed aged faces (default: model.age_faces)
+                ) -> dict:
+    "FAS measures with 95% intervals over source faces, for the aged faces, the unchanged input and the truth."
+    S, n = len(sources), model.config.n_groups
+    aged = aged if aged is not None else torch.stack([model.age_faces(sources, t) for t in range(n)], 1)
+    cands = dict(aged=aged, input=sources[:, None].expand_as(aged), **({} if truths is None else dict(truth=truths)))
+    target = np.tile(np.arange(n), (S, 1))                                        # (S, N)
+    src = _judge_all(model, sources, None)['emb']                                 # (S, D)
+    mask = changed_pixels(truths, cands['input']) if truths is not None else None # (S, N, 1, H, W)
+    res = {}
+    for name, c in cands.items():
+        j = {k: v.reshape(S, n, *v.shape[1:]) for k, v in _judge_all(model, c.flatten(0, 1), age_judge).items()}
+        m = dict(age_own_expected=age_to_group(j['own'], n) == target, age_own_logits=j['own_group'] == target,
+                 identity_cosine=(j['emb'] * src[:, None]).sum(-1),
+                 monotone_own=(np.diff(j['own'], axis=1) > 0).all(1)[:, None].astype(float))
+        if 'judge' in j:
+            m['age_independent'] = age_to_group(j['judge'], n) == target
+            m['monotone_independent'] = (np.diff(j['judge'], axis=1) > 0).all(1)[:, None].astype(float)
+        if truths is not None and name != 'truth':
+            m['l1'] = ((c - truths).abs() / 2).mean((2, 3, 4)).numpy()
+            m['l1_changed'] = masked_l1(c, truths, mask).numpy()
+            m['ssim'] = ssim(c.flatten(0, 1), truths.flatten(0, 1)).reshape(S, n).numpy()
+        for k, v in m.items():
+            res.setdefault(k, {})[name] = mean_ci(np.nanmean(np.asarray(v, dtype=np.float64), axis=1))
+    out = dict(sources=S, pairs=S * n, measures=res, smoothness=age_smoothness(aged))
+    if mask is not None: out['changed_pixel_share'] = float(mask.float().mean())
+    return out
+
+# %% ../nbs/13_evaluate.ipynb #a8e6112d
+FAS_MEASURES = {  # name: (label, True when higher is better, shown as a percentage)
+    'age_independent': ('in the target group, independent AgeCNN', True, True),
+    'age_own_expected': ("in the target group, model's own estimator (expected age)", True, True),
+    'age_own_logits': ("in the target group, model's own estimator (group logits)", True, True),
+    'monotone_independent': ('estimated age rises with every group (AgeCNN), per face', True, True),
+    'identity_cosine': ('identity cosine to the source', True, False),
+    'l1': ('L1 to the true face at the target age', False, False),
+    'l1_changed': ('L1 to the true face, on the pixels ageing changes', False, False),
+    'ssim': ('SSIM to the true face at the target age', True, False),
+}
+
+def _fmt(ci: dict, pct: bool) -> str:
+    if ci['n'] == 0 or ci['mean'] != ci['mean']: return '–'
+    f = (lambda v: f'{100 * v:.1f}') if pct else (lambda v: f'{v:.3f}')
+    return f"{f(ci['mean'])}{'%' if pct else ''} [{f(ci['lo'])}, {f(ci['hi'])}]" if ci['hi'] == ci['hi'] else f(ci['mean'])
+
+def fas_table(fas: dict) -> str:
+    "Markdown table of `fas_measures`: each measure for the aged faces, the unchanged input and the truth, with 95% CIs."
+    rows = ['| measure | aged | input unchanged | truth (ceiling) |', '|---|---|---|---|']
+    for k, (label, _, pct) in FAS_MEASURES.items():
+        if k not in fas['measures']: continue
+        m = fas['measures'][k]
+        rows.append(f"| {label} | {' | '.join(_fmt(m[c], pct) if c in m else '–' for c in ('aged', 'input', 'truth'))} |")
+    return '\n'.join(rows)
+
+def fas_summary(fas: dict) -> str:
+    "One line: the headline FAS measures of the aged faces beside the unchanged input."
+    m = fas['measures']; key = 'age_independent' if 'age_independent' in m else 'age_own_expected'
+    parts = [f"aged faces ({fas['pairs']} pairs): in target group {100 * m[key]['aged']['mean']:.1f}% "
+             f"(input {100 * m[key]['input']['mean']:.1f}%)", f"identity cosine {m['identity_cosine']['aged']['mean']:.3f}"]
+    if 'l1' in m: parts.append(f"L1 to truth {m['l1']['aged']['mean']:.4f} (input {m['l1']['input']['mean']:.4f})")
+    return ', '.join(parts)
+
+# %% ../nbs/13_evaluate.ipynb #8cb2efc3
+def plot_fas_measures(fas: dict, axs=None):
+    "Point-and-interval plot of each FAS measure for the aged faces, the unchanged input and the truth."
+    import matplotlib.pyplot as plt
+    keys = [k for k in FAS_MEASURES if k in fas['measures']]
+    if axs is None: _, axs = plt.subplots(1, len(keys), figsize=(2.1 * len(keys), 2.6))
+    colours = dict(aged='tab:red', input='tab:gray', truth='tab:green')
+    for ax, k in zip(np.atleast_1d(axs), keys):
+        for i, (c, ci) in enumerate((c, fas['measures'][k][c]) for c in ('aged', 'input', 'truth') if c in fas['measures'][k]):
+            ax.errorbar([i], [ci['mean']], yerr=[[ci['mean'] - ci['lo']], [ci['hi'] - ci['mean']]] if ci['n'] > 1 else None,
+                        fmt='o', color=colours[c], capsize=3)
+        names = [c for c in ('aged', 'input', 'truth') if c in fas['measures'][k]]
+        ax.set_xticks(range(len(names)), names, fontsize=7); ax.set_xlim(-0.5, len(names) - 0.5)
+        label, higher, _ = FAS_MEASURES[k]
+        ax.set_title(label.replace(', ', ',\n') + (' ↑' if higher else ' ↓'), fontsize=7); ax.tick_params(labelsize=7)
+    return axs
+
 # %% ../nbs/13_evaluate.ipynb #dc2b57c1
 def plot_roc(curves: dict, ax=None):
     "ROC curves {name: (dist, issame)} on a log-FPR axis."
@@ -423,7 +546,7 @@ def _ground_truth(spec, record, group: int, n_groups: int, size: int) -> np.ndar
 def evaluate_model(model, data,                        # a dataset folder (see above)
                    out=None,                           # write report.json and PNG plots here
                    max_faces: int = 400,               # test faces for age and identification measures
-                   fas_faces: int = 24,                # source faces aged to every group
+                   fas_faces: int = 60,                # source faces aged to every group (60 × 7 groups = 420 pairs)
                    age_cnn_steps: int = 300,           # training steps of the independent age estimator (0: skip)
                    flip_test: bool = True, autocast: bool = False, batch_size: int = 64,
                    limit_pairs: int | None = None,     # evaluate only the first pairs of each .bin (quick looks)
@@ -462,13 +585,8 @@ def evaluate_model(model, data,                        # a dataset folder (see a
 def _evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out) -> dict:
     n, size = model.config.n_groups, model.config.image_size
     pick = [recs[i] for i in _pick(len(recs), fas_faces)]
-    src = to_batch([load_image(r.path) for r in pick], size)                        # (B, 3, H, W)
-    seq = torch.stack([model.age_faces(src, t) for t in range(n)], 1)               # (B, N, 3, H, W)
-    flat = seq.flatten(0, 1)
-    aged_emb, aged_age = model.encode(flat, flip_test=False)
-    src_emb, _ = model.encode(src, flip_test=False)
-    targets = np.tile(np.arange(n), len(pick))
-    fas = dict(faces=len(pick), age_accuracy_own=fas_age_accuracy(aged_age.numpy(), targets, n))
+    src = to_batch([load_image(r.path) for r in pick], size)                        # (S, 3, H, W)
+    seq = torch.stack([model.age_faces(src, t) for t in range(n)], 1)               # (S, N, 3, H, W)
     age_cnn = None
     if age_cnn_steps and (data / 'train.txt').exists():
         from mtlface.data import read_annotations
@@ -476,28 +594,22 @@ def _evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress,
         train = [train[i] for i in _pick(len(train), 2000)]
         age_cnn = train_age_cnn(to_batch([load_image(r.path) for r in train], size), torch.tensor([r.age for r in train]),
                                 steps=age_cnn_steps, progress=progress)
-        fas['age_accuracy_independent'] = fas_age_accuracy(age_cnn(flat).numpy(), targets, n)
-        # the same judge on the unchanged inputs (what "no ageing" scores)
-        fas['age_accuracy_independent_input'] = fas_age_accuracy(age_cnn(src).numpy().repeat(n), targets, n)
-    threshold = None
-    if curves:
-        first = next(iter(curves.values()))
-        threshold = threshold_at_far(first['dist'], first['issame'], 1e-3)
-    rep_src = np.repeat(src_emb.numpy(), n, 0)
-    fas['identity'] = identity_preservation(rep_src, aged_emb.numpy(), threshold)
-    fas['smoothness'] = age_smoothness(seq, aged_age.numpy().reshape(len(pick), n))
     spec, truths = _synthetic_spec(data), None
     if spec is not None:
         truths = torch.stack([to_batch([_ground_truth(spec, r, t, n, spec.size) for t in range(n)], size) for r in pick])
-        fas['ground_truth'] = ground_truth_error(seq.flatten(0, 1), truths.flatten(0, 1))
-        fas['ground_truth_input_baseline'] = ground_truth_error(src[:, None].expand_as(truths).flatten(0, 1), truths.flatten(0, 1))
-        if age_cnn is not None:   # and on the true renders at the target ages: the best a generator could score
-            fas['age_accuracy_independent_ground_truth'] = fas_age_accuracy(age_cnn(truths.flatten(0, 1)).numpy(), targets, n)
+    fas = fas_measures(model, src, truths, age_cnn, aged=seq)
+    if curves:   # verification at the FAR = 1e-3 threshold of the first verification set
+        first = next(iter(curves.values()))
+        aged_emb, _ = model.encode(seq.flatten(0, 1), flip_test=False); src_emb, _ = model.encode(src, flip_test=False)
+        fas['identity'] = identity_preservation(np.repeat(src_emb.numpy(), n, 0), aged_emb.numpy(),
+                                                threshold_at_far(first['dist'], first['issame'], 1e-3))
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
         k = min(6, len(pick))
         fig = plot_aged_grid(src[:k], seq[:k], truths[:k] if truths is not None else None, n)
         fig.savefig(Path(out) / 'aged_faces.png', dpi=110); import matplotlib.pyplot as plt; plt.close(fig)
+        axs = plot_fas_measures(fas); axs[0].figure.tight_layout()
+        axs[0].figure.savefig(Path(out) / 'fas_measures.png', dpi=110); plt.close(axs[0].figure)
     return dict(fas=fas)
 
 def _write_outputs(out: Path, report: dict, curves: dict, confusion):
@@ -525,7 +637,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument('data', type=Path, help='dataset folder: *.bin verification sets, test.txt/train.txt annotation lists')
     p.add_argument('--out', type=Path, default=None, help='folder for report.json and plots (default: CHECKPOINT/../eval)')
     p.add_argument('--max-faces', type=int, default=400)
-    p.add_argument('--fas-faces', type=int, default=24)
+    p.add_argument('--fas-faces', type=int, default=60, help='source faces aged to every group (pairs = faces × groups)')
     p.add_argument('--age-cnn-steps', type=int, default=300, help='independent age estimator training steps (0: skip)')
     p.add_argument('--limit-pairs', type=int, default=None)
     p.add_argument('--pair-list', type=Path, action='append', default=[], help='also verify this `path_a path_b same [age_a age_b]` list (repeatable)')
@@ -551,10 +663,6 @@ def eval_main(argv=None) -> int:
     for v in report['verification'].values(): print(VerificationReport(**v).summary())
     if 'age' in report: print(f"age: MAE {report['age']['mae']:.2f} years, group accuracy {100 * report['age']['group_accuracy']:.1f}%")
     if 'identification' in report: print(f"identification rank-1: {100 * report['identification']['rank1']:.1f}%")
-    if 'fas' in report:
-        f = report['fas']
-        print(f"aged faces: age accuracy {100 * f['age_accuracy_own']:.1f}% (own estimator)"
-              + (f", {100 * f['age_accuracy_independent']:.1f}% (independent)" if 'age_accuracy_independent' in f else '')
-              + f", identity cosine {f['identity']['cosine']:.3f}, step CV {f['smoothness']['step_cv']:.3f}")
+    if 'fas' in report: print(fas_summary(report['fas']))
     print(f'report and plots in {out}')
     return 0

@@ -7,12 +7,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 import torch.nn.functional as F
-from torch.nn.utils import spectral_norm
+from torch.nn.utils.parametrizations import spectral_norm
 from .core import MTLFaceConfig, count_parameters, format_count
 from .icm import build_conditioner, one_hot_map
 
 # %% auto #0
-__all__ = ['UpBlock', 'init_normal', 'Decoder', 'Generator', 'PatchDiscriminator']
+__all__ = ['UpBlock', 'init_normal', 'Decoder', 'Generator', 'PatchDiscriminator', 'group_following_error']
 
 # %% ../nbs/06_gan.ipynb #5fd8b034
 def _preact_pair(c_in: int, c_out: int) -> nn.Sequential:
@@ -71,24 +71,53 @@ class Generator(nn.Module):
         return self.decoder(self.conditioner(id_feat, groups), levels, images)
 
 # %% ../nbs/06_gan.ipynb #96b6c348
-def _sn_conv(c_in, c_out, stride, padding=1): return spectral_norm(nn.Conv2d(c_in, c_out, 4, stride, padding))
+def _conv4(c_in: int, c_out: int, stride: int, sn: bool) -> nn.Module:
+    "conv4×4 (padding 1), spectral-normalised when `sn`: its σ is estimated by 15 power iterations at construction."
+    conv = nn.Conv2d(c_in, c_out, 4, stride, 1)
+    return spectral_norm(conv) if sn else conv
 
 class PatchDiscriminator(nn.Module):
-    "Conditional spectral-norm PatchGAN: (images (B, 3, H, W), groups (B,)) → patch scores (B, 1, h, w)."
+    "Conditional PatchGAN: (images (B, 3, H, W), groups (B,)) → patch scores (B, 1, h, w)."
     def __init__(self, cfg: MTLFaceConfig):
         super().__init__()
         w, n, R = cfg.disc_width, cfg.n_groups, cfg.disc_layers
+        sn_ends = cfg.disc_spectral_norm == 'all'              # 'middle': first and output convs stay plain
         self.n_groups = n
-        self.first = nn.Sequential(_sn_conv(3, w, 2), nn.LeakyReLU(0.2, inplace=True))
+        self.first = nn.Sequential(_conv4(3, w, 2, sn_ends), nn.LeakyReLU(0.2, inplace=True))
         layers, c_in = [], w + n
         for i in range(1, R):
             c_out = w * min(2 ** i, 8)
-            layers += [_sn_conv(c_in, c_out, 2), nn.LeakyReLU(0.2, inplace=True)]; c_in = c_out
+            layers += [_conv4(c_in, c_out, 2, True), nn.LeakyReLU(0.2, inplace=True)]; c_in = c_out
         c_out = w * min(2 ** R, 8)
-        layers += [_sn_conv(c_in, c_out, 1), nn.LeakyReLU(0.2, inplace=True), _sn_conv(c_out, 1, 1)]
+        layers += [_conv4(c_in, c_out, 1, True), nn.LeakyReLU(0.2, inplace=True), _conv4(c_out, 1, 1, sn_ends)]
         self.body = nn.Sequential(*layers)
 
     def forward(self, images, groups):
         h = self.first(images)                                                 # (B, w, H/2, W/2)
         code = one_hot_map(groups, self.n_groups, h.shape[-1], h.dtype)        # (B, N, H/2, W/2)
         return self.body(torch.cat([h, code], 1))                              # (B, 1, h, w)
+
+# %% ../nbs/06_gan.ipynb #6432d799
+def group_following_error(cfg: MTLFaceConfig,   # the generator's config (use a small one: this trains it)
+                          steps: int = 60,       # Adam steps on the toy task
+                          ignore_groups: bool = False,  # negative control: feed group 0 whatever the target
+                          seed: int = 0) -> float:
+    "Error on the toy task 'add a brightness the target group decides', relative to the best group-blind answer."
+    from mtlface.backbone import IRBackbone
+    from mtlface.afd import AFD
+    from mtlface.core import draw_face
+    torch.manual_seed(seed)
+    encoder, afd, gen = IRBackbone(cfg).eval(), AFD(cfg).eval(), Generator(cfg)
+    faces = torch.stack([draw_face(cfg.image_size, s) for s in range(8)])              # (8, 3, H, W)
+    with torch.no_grad(): levels = encoder(faces); id_feat = afd(levels[-1]).identity
+    offset = lambda t: (t.float() / (cfg.n_groups - 1) - 0.5)[:, None, None, None]     # (B, 1, 1, 1)
+    opt = torch.optim.Adam(gen.parameters(), 3e-3)
+    for _ in range(steps):
+        t = torch.randint(0, cfg.n_groups, (8,))
+        out = gen(faces, levels, id_feat, torch.zeros_like(t) if ignore_groups else t)
+        loss = F.mse_loss(out, faces + offset(t)); opt.zero_grad(); loss.backward(); opt.step()
+    gen.eval(); t = torch.arange(cfg.n_groups).repeat_interleave(2)[:16] % cfg.n_groups  # every group
+    x, lv, idf = faces.repeat(2, 1, 1, 1)[:len(t)], [l.repeat(2, 1, 1, 1)[:len(t)] for l in levels], id_feat.repeat(2, 1, 1, 1)[:len(t)]
+    with torch.no_grad(): err = F.mse_loss(gen(x, lv, idf, torch.zeros_like(t) if ignore_groups else t), x + offset(t))
+    blind = offset(t).var(unbiased=False)                  # the error of adding the mean offset to every face
+    return float(err / blind)

@@ -20,10 +20,10 @@ from .gan import Generator, PatchDiscriminator
 from .losses import aifr_loss, fas_generator_loss, lsgan_discriminator_loss
 
 # %% auto #0
-__all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'Encoded', 'MTLFace', 'encode', 'age_faces', 'aifr_losses', 'fas_generator_losses',
-           'fas_discriminator_loss', 'freeze_encoder', 'mtlface_forward', 'save_pretrained', 'check_state_dict',
-           'load_weights', 'saved_config', 'describe_diff', 'from_pretrained', 'parameter_report', 'trace_shapes',
-           'plot_architecture']
+__all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'Encoded', 'MTLFace', 'encode', 'age_faces', 'aifr_losses', 'batch_statistics',
+           'fas_generator_losses', 'fas_fakes', 'fas_discriminator_loss', 'freeze_encoder', 'mtlface_forward',
+           'save_pretrained', 'check_state_dict', 'load_weights', 'saved_config', 'describe_diff', 'from_pretrained',
+           'parameter_report', 'trace_shapes', 'plot_architecture']
 
 # %% ../nbs/08_model.ipynb #d66e0b5f
 class Encoded(NamedTuple):
@@ -42,7 +42,9 @@ class MTLFace(nn.Module):
         self.age_estimator, self.da_estimator = AgeEstimator(cfg), AgeEstimator(cfg)
         self.grl = GradientReversal(cfg.grl_lambda)
         self.generator, self.discriminator = Generator(cfg), PatchDiscriminator(cfg)
-        for m in (self.embedding, self.age_estimator, self.da_estimator): init_xavier(m)
+        # as in the authors' code: Xavier for the AFD and the embedding (the backbone does its own); the two age
+        # estimators keep PyTorch's default Linear init, random biases included
+        for m in (self.afd, self.embedding): init_xavier(m)
 
     def encoder_modules(self) -> list[nn.Module]:
         "The modules of the recognition side (frozen during FAS training)."
@@ -106,14 +108,35 @@ def aifr_losses(self: MTLFace, images, labels, ages) -> dict:
     return aifr_loss(id_logits, labels, self.age_estimator(parts.age), self.da_estimator(self.grl(parts.identity)),
                      ages, self.config)
 
+MTLFace.aifr_losses = aifr_losses
+
+# %% ../nbs/08_model.ipynb #7567cc3f
+class batch_statistics:
+    "Context manager: `module`'s BatchNorm layers use the batch's statistics and leave their running ones as they are."
+    def __init__(self, module: nn.Module,  # the module whose BatchNorm layers switch
+                 enabled: bool = True):    # False: a no-op (keep whatever mode the layers are in)
+        self.norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if enabled else []
+    def __enter__(self):
+        self.saved = [(m.training, m.momentum) for m in self.norms]
+        for m in self.norms: m.train(); m.momentum = 0.0   # running = (1 − 0)·running + 0·batch: unchanged
+    def __exit__(self, *exc):
+        for m, (training, momentum) in zip(self.norms, self.saved): m.train(training); m.momentum = momentum
+
+# %% ../nbs/08_model.ipynb #0e84c8a2
 def fas_generator_losses(self: MTLFace, images, target_groups) -> tuple[dict, torch.Tensor]:
-    "L_FAS for the generator, and the generated faces (for the discriminator step)."
+    "L_FAS for the generator, and the generated faces."
     with torch.no_grad(): source = self.features(images)
     aged = self.generate(images, target_groups, source)
     aged_parts = self.afd(self.backbone(aged)[-1])
-    losses = fas_generator_loss(self.discriminator(aged, target_groups), self.age_estimator(aged_parts.age)[1],
+    with batch_statistics(self.age_estimator, self.config.fas_age_bn == 'batch'):
+        aged_group_logits = self.age_estimator(aged_parts.age)[1]
+    losses = fas_generator_loss(self.discriminator(aged, target_groups), aged_group_logits,
                                 target_groups, aged_parts.identity, source.parts.identity, self.config)
     return losses, aged
+
+def fas_fakes(self: MTLFace, images, target_groups) -> torch.Tensor:
+    "Aged faces without gradient: the discriminator's fakes."
+    with torch.no_grad(): return self.generate(images, target_groups)
 
 def fas_discriminator_loss(self: MTLFace, real_images, aged_images, target_groups) -> torch.Tensor:
     "LSGAN loss of D: real faces of the target groups against (detached) generated ones."
@@ -126,15 +149,17 @@ def freeze_encoder(self: MTLFace, frozen: bool = True):
         m.requires_grad_(not frozen); m.train(not frozen and self.training)
     return self
 
-def mtlface_forward(self: MTLFace, task: str, *args):
-    "`model(task, ...)`: 'aifr' → `aifr_losses`, 'fas_generator' → `fas_generator_losses`, 'fas_discriminator' → `fas_discriminator_loss`."
-    if task == 'aifr': return self.aifr_losses(*args)
-    if task == 'fas_generator': return self.fas_generator_losses(*args)
-    if task == 'fas_discriminator': return self.fas_discriminator_loss(*args)
-    raise ValueError(f"task={task!r}: choose 'aifr', 'fas_generator' or 'fas_discriminator'")
-
-MTLFace.aifr_losses, MTLFace.fas_generator_losses = aifr_losses, fas_generator_losses
+MTLFace.fas_generator_losses, MTLFace.fas_fakes = fas_generator_losses, fas_fakes
 MTLFace.fas_discriminator_loss, MTLFace.freeze_encoder = fas_discriminator_loss, freeze_encoder
+
+# %% ../nbs/08_model.ipynb #052b58a5
+def mtlface_forward(self: MTLFace, task: str, *args):
+    "`model(task, ...)` for 'aifr', 'fas_generator', 'fas_fakes' and 'fas_discriminator' (the methods of those names)."
+    calls = dict(aifr=self.aifr_losses, fas_generator=self.fas_generator_losses, fas_fakes=self.fas_fakes,
+                 fas_discriminator=self.fas_discriminator_loss)
+    if task not in calls: raise ValueError(f'task={task!r}: choose one of {sorted(calls)}')
+    return calls[task](*args)
+
 MTLFace.forward = mtlface_forward
 
 # %% ../nbs/08_model.ipynb #a84e12b3

@@ -37,13 +37,15 @@ class TrainConfig:
     grad_accum: int = 1                # micro-steps per optimizer step
     lr: float = 0.1                    # AIFR SGD learning rate
     momentum: float = 0.9              # SGD momentum
-    weight_decay: float = 5e-4         # not applied to BatchNorm parameters
+    weight_decay: float = 5e-4         # on `.weight` of non-BatchNorm layers, not on biases nor the GRL's adversary
     warmup: int = 1000                 # linear warm-up iterations
     milestones: tuple = (20000, 23000) # iterations where the lr is multiplied by `gamma`
     gamma: float = 0.1                 # lr decay factor at each milestone
     lr_floor: float = 1e-4             # the decayed lr never goes below this
     fas_lr: float = 1e-4               # Adam learning rate of G and D
     fas_betas: tuple = (0.5, 0.99)     # Adam betas of G and D
+    fas_d_first: bool = True           # update D first, then G against the updated D (authors' code); False: G first
+    fas_d_steps: int = 1               # D updates per G update (on the same batch)
     seed: int = 0                      # seeds Python, NumPy and torch (and the data order)
     mixed_precision: str = 'no'        # 'no', 'fp16' or 'bf16' (Accelerate)
     sync_bn: bool = False              # SyncBatchNorm across processes
@@ -65,6 +67,7 @@ class TrainConfig:
                   ('mixed_precision', self.mixed_precision in ('no', 'fp16', 'bf16'), "must be 'no', 'fp16' or 'bf16'"),
                   ('iterations', self.iterations >= 1, 'must be at least 1'),
                   ('grad_accum', self.grad_accum >= 1, 'must be at least 1'),
+                  ('fas_d_steps', self.fas_d_steps >= 1, 'must be at least 1'),
                   ('init_from', self.task != 'fas' or bool(self.init_from), "FAS trains from an AIFR model: give init_from")]
         for name, ok, msg in checks:
             if not ok: raise ValueError(f'TrainConfig.{name}={getattr(self, name)!r}: {msg}')
@@ -76,20 +79,23 @@ def aifr_lr(step: int, cfg: TrainConfig) -> float:
     return max(cfg.lr * cfg.gamma ** sum(step >= m for m in cfg.milestones), cfg.lr_floor)
 
 # %% ../nbs/14_train.ipynb #7f09d2be
-def split_decay(modules) -> tuple[list, list]:
-    "Parameters of `modules` that take weight decay, and the BatchNorm ones that do not."
-    decay, no_decay = [], []
+def split_decay(modules,       # the modules whose parameters the optimizer updates
+                skip=()        # modules whose parameters never decay (the adversarial age estimator)
+               ) -> tuple[list, list]:
+    "Parameters that take weight decay (`.weight` of non-BatchNorm layers, PReLU included) and the rest."
+    skipped, decay, no_decay = {id(p) for m in skip for p in m.parameters()}, [], []
     for module in modules:
         for m in module.modules():
-            own = list(m.parameters(recurse=False))
-            (no_decay if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) else decay).extend(own)
+            for name, p in m.named_parameters(recurse=False):
+                takes = name == 'weight' and not isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                (decay if takes and id(p) not in skipped else no_decay).append(p)
     return decay, no_decay
 
 def build_optimizers(model: MTLFace, cfg: TrainConfig) -> dict:
     "SGD for the recognition side (per the task), Adam for the generator and for the discriminator."
     opts = {}
     if cfg.task in ('aifr', 'joint'):
-        decay, no_decay = split_decay(model.encoder_modules())
+        decay, no_decay = split_decay(model.encoder_modules(), skip=[model.da_estimator])
         opts['aifr'] = torch.optim.SGD([dict(params=decay, weight_decay=cfg.weight_decay),
                                         dict(params=no_decay, weight_decay=0.0)], lr=cfg.lr, momentum=cfg.momentum)
     if cfg.task in ('fas', 'joint'):
@@ -179,29 +185,45 @@ def aifr_iteration(accelerator, model, batches, opt, cfg: TrainConfig, iteration
     _optimizer_step(accelerator, opt, loss, params, stats, 'aifr')
     return logs
 
-def fas_iteration(accelerator, model, batches, opts, cfg: TrainConfig, iteration: int, stats: dict) -> dict:
-    "One generator step then one discriminator step; the recognition side stays fixed for both."
-    net = accelerator.unwrap_model(model)
-    frozen_was = [p.requires_grad for m in net.encoder_modules() for p in m.parameters()]
-    net.freeze_encoder(True)                                          # eval-mode BN, no gradients into E, AFD, A
-    logs, n, aged_all = {}, len(batches), []
-    _set_trainable([net.discriminator], False)                        # G step: D only scores
+def _fas_discriminator_step(accelerator, model, net, batches, opts, stats: dict, logs: dict):
+    "One D update: real faces of each target group against the generator's current fakes."
+    n = len(batches)
     for micro, b in enumerate(batches):
         with accelerator.autocast():
-            parts, aged = model('fas_generator', b['image'], b['target_group'])
-        loss = parts['loss']
-        if iteration in cfg.inject_nonfinite_at: loss = loss * float('nan')
-        _backward_micro(accelerator, model, loss, micro, n); aged_all.append(aged.detach())
-        for k, v in parts.items(): logs[f'fas/{k}'] = logs.get(f'fas/{k}', 0) + float(v.detach()) / n
-    _optimizer_step(accelerator, opts['generator'], loss, list(net.generator.parameters()), stats, 'generator')
-    _set_trainable([net.discriminator], True); _set_trainable([net.generator], False)
-    for micro, (b, aged) in enumerate(zip(batches, aged_all)):
-        with accelerator.autocast():
-            d_loss = model('fas_discriminator', b['target_image'], aged, b['target_group'])
+            fakes = model('fas_fakes', b['image'], b['target_group'])
+            d_loss = model('fas_discriminator', b['target_image'], fakes, b['target_group'])
         _backward_micro(accelerator, model, d_loss, micro, n)
         logs['fas/d'] = logs.get('fas/d', 0) + float(d_loss.detach()) / n
     _optimizer_step(accelerator, opts['discriminator'], d_loss, list(net.discriminator.parameters()), stats, 'discriminator')
-    _set_trainable([net.generator], True)
+
+def _fas_generator_step(accelerator, model, net, batches, opts, cfg, iteration: int, stats: dict, logs: dict):
+    "One G update against the discriminator as it is now."
+    n = len(batches)
+    for micro, b in enumerate(batches):
+        with accelerator.autocast():
+            parts, _ = model('fas_generator', b['image'], b['target_group'])
+        loss = parts['loss']
+        if iteration in cfg.inject_nonfinite_at: loss = loss * float('nan')
+        _backward_micro(accelerator, model, loss, micro, n)
+        for k, v in parts.items(): logs[f'fas/{k}'] = logs.get(f'fas/{k}', 0) + float(v.detach()) / n
+    _optimizer_step(accelerator, opts['generator'], loss, list(net.generator.parameters()), stats, 'generator')
+
+def fas_iteration(accelerator, model, batches, opts, cfg: TrainConfig, iteration: int, stats: dict) -> dict:
+    "One FAS step: `fas_d_steps` D updates and one G update (D first by default); the recognition side stays fixed."
+    net = accelerator.unwrap_model(model)
+    frozen_was = [p.requires_grad for m in net.encoder_modules() for p in m.parameters()]
+    net.freeze_encoder(True)                                          # eval-mode BN, no gradients into E, AFD, A
+    logs = {}
+    def d_steps():
+        _set_trainable([net.discriminator], True); _set_trainable([net.generator], False)
+        for _ in range(cfg.fas_d_steps): _fas_discriminator_step(accelerator, model, net, batches, opts, stats, logs)
+        _set_trainable([net.generator], True)
+    if cfg.fas_d_first: d_steps()
+    _set_trainable([net.discriminator], False)                        # G step: D only scores
+    _fas_generator_step(accelerator, model, net, batches, opts, cfg, iteration, stats, logs)
+    if not cfg.fas_d_first: d_steps()
+    _set_trainable([net.discriminator], True)
+    if cfg.fas_d_steps > 1: logs['fas/d'] /= cfg.fas_d_steps
     if cfg.task == 'joint':                                           # hand the encoder back to AIFR
         net.freeze_encoder(False)
         for p, f in zip((p for m in net.encoder_modules() for p in m.parameters()), frozen_was): p.requires_grad_(f)
@@ -212,7 +234,8 @@ def _tasks(cfg: TrainConfig) -> list[str]:
     return {'aifr': ['aifr'], 'fas': ['fas'], 'joint': ['aifr', 'fas']}[cfg.task]
 
 SYNTHESIS_FIELDS = ('icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditioning', 'decoder_out_width',
-                    'disc_width', 'disc_layers', 'fas_gan_loss_weight', 'fas_id_loss_weight', 'fas_age_loss_weight')
+                    'disc_width', 'disc_layers', 'disc_spectral_norm', 'fas_gan_loss_weight', 'fas_id_loss_weight',
+                    'fas_age_loss_weight', 'fas_age_bn')
 
 def fas_model_from(init_from, model_cfg: MTLFaceConfig) -> MTLFace:
     "FAS from an AIFR model: its recognition side (checked against `model_cfg`), the synthesis side as `model_cfg` says."

@@ -33,8 +33,13 @@ def test_report_and_plots(setup):
         assert sum(n for _, n in v['by_age_gap'].values()) == 80
     assert report['age']['faces'] == 60 and report['age']['mae'] >= 0
     fas = report['fas']
-    assert {'age_accuracy_own', 'age_accuracy_independent', 'identity', 'smoothness', 'ground_truth'} <= set(fas)
-    for png in ('roc.png', 'age_confusion.png', 'aged_faces.png', 'similarity_by_gap_cross_age.png'):
+    assert {'measures', 'identity', 'smoothness', 'pairs', 'sources'} <= set(fas) and fas['pairs'] == 4 * 7
+    for k in ('age_independent', 'age_own_expected', 'age_own_logits', 'identity_cosine', 'l1', 'l1_changed', 'ssim'):
+        ci = fas['measures'][k]['aged']
+        assert ci['lo'] <= ci['mean'] <= ci['hi'] and ci['n'] == 4, k
+        assert 'input' in fas['measures'][k], k          # the do-nothing baseline beside every measure
+    assert 'aged faces (28 pairs)' in r.stdout
+    for png in ('roc.png', 'age_confusion.png', 'aged_faces.png', 'fas_measures.png', 'similarity_by_gap_cross_age.png'):
         assert (out / png).stat().st_size > 1000, png
 
 def test_pair_list(setup, tmp_path):

@@ -1,0 +1,94 @@
+#!/usr/bin/env python
+"""FAS quality against training iterations: train FAS from an AIFR model, saving every `--every` iterations, then
+measure every checkpoint on the same (source face, target group) pairs against the same independent age judge.
+
+    python bench/fas_curve.py --init runs/demo/aifr/model --data data/synth-demo --out runs/fas_curve \
+        --iterations 2000 --every 250 -- --fas_lr 0.001 --fas_id_loss_weight 10
+
+Everything after `--` goes to `mtlface-train` unchanged. Writes OUT/curve.json and OUT/curve.png; with
+`--measure-only` it measures the checkpoints already in OUT."""
+import argparse, json, subprocess, sys, time
+from pathlib import Path
+import numpy as np
+import torch
+
+def train(a, extra):
+    cmd = [sys.executable, '-m', 'mtlface.train', '--task', 'fas', '--init_from', str(a.init), '--data', str(a.data),
+           '--output_dir', str(a.out), '--iterations', str(a.iterations), '--save_every', str(a.every),
+           '--keep_checkpoints', '1000', '--eval_every', '0', '--eval_pairs', '100', '--preset', a.preset] + extra
+    print(' '.join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+def judge_and_pairs(data: Path, model, faces: int, steps: int):
+    "The independent AgeCNN, the source faces and their true renders at every group (the same for every checkpoint)."
+    from mtlface.data import read_annotations, load_image
+    from mtlface.evaluate import _pick, _synthetic_spec, _ground_truth, to_batch, train_age_cnn
+    n, size = model.config.n_groups, model.config.image_size
+    train = read_annotations(data / 'train.txt'); train = [train[i] for i in _pick(len(train), 2000)]
+    judge = train_age_cnn(to_batch([load_image(r.path) for r in train], size), torch.tensor([r.age for r in train]), steps=steps)
+    test = read_annotations(data / 'test.txt'); pick = [test[i] for i in _pick(len(test), faces)]
+    src = to_batch([load_image(r.path) for r in pick], size)
+    spec = _synthetic_spec(data)
+    truths = torch.stack([to_batch([_ground_truth(spec, r, t, n, spec.size) for t in range(n)], size) for r in pick])
+    return judge, src, truths
+
+def measure(out: Path, data: Path, faces: int, steps: int) -> list:
+    from mtlface.model import from_pretrained
+    from mtlface.evaluate import fas_measures
+    ckpts = sorted((out / 'checkpoints').glob('iter_*'))
+    if (out / 'model').exists() and not any(c.name.endswith(f"{json.loads((out / 'result.json').read_text())['final_iteration']:07d}") for c in ckpts):
+        ckpts.append(out / 'model')
+    rows, setup = [], None
+    for c in ckpts:
+        model = from_pretrained(c / 'model' if (c / 'model').exists() else c).eval()
+        if setup is None: setup = judge_and_pairs(data, model, faces, steps)
+        judge, src, truths = setup
+        t0 = time.time()
+        with torch.no_grad(): f = fas_measures(model, src, truths, judge)
+        it = int(c.name.split('_')[-1]) if c.name.startswith('iter_') else -1
+        rows.append(dict(iteration=it, **{k: v for k, v in f.items() if k != 'measures'}, measures=f['measures']))
+        m = f['measures']
+        print(f"iter {it:6d}: independent {100 * m['age_independent']['aged']['mean']:.1f}% (input {100 * m['age_independent']['input']['mean']:.1f}%, "
+              f"truth {100 * m['age_independent']['truth']['mean']:.1f}%), own logits {100 * m['age_own_logits']['aged']['mean']:.1f}%, "
+              f"own expected {100 * m['age_own_expected']['aged']['mean']:.1f}%, L1 {m['l1']['aged']['mean']:.4f} (input {m['l1']['input']['mean']:.4f}), "
+              f"L1 changed {m['l1_changed']['aged']['mean']:.4f} (input {m['l1_changed']['input']['mean']:.4f}), SSIM {m['ssim']['aged']['mean']:.3f} "
+              f"(input {m['ssim']['input']['mean']:.3f}), id cos {m['identity_cosine']['aged']['mean']:.3f}, "
+              f"monotone {100 * m['monotone_independent']['aged']['mean']:.0f}% ({time.time() - t0:.0f} s)", flush=True)
+    return rows
+
+def plot(rows: list, path: Path, title: str):
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    from mtlface.evaluate import FAS_MEASURES
+    rows = [r for r in rows if r['iteration'] >= 0]
+    keys = [k for k in FAS_MEASURES if k in rows[0]['measures']]
+    fig, axs = plt.subplots(2, (len(keys) + 1) // 2, figsize=(3 * ((len(keys) + 1) // 2), 5.4), squeeze=False)
+    its = [r['iteration'] for r in rows]
+    for ax, k in zip(axs.ravel(), keys):
+        for cand, colour in (('aged', 'tab:red'), ('input', 'tab:gray'), ('truth', 'tab:green')):
+            if cand not in rows[0]['measures'][k]: continue
+            ci = [r['measures'][k][cand] for r in rows]
+            ax.plot(its, [c['mean'] for c in ci], '-o', ms=3, color=colour, label=cand)
+            ax.fill_between(its, [c['lo'] for c in ci], [c['hi'] for c in ci], color=colour, alpha=0.15)
+        ax.set_title(FAS_MEASURES[k][0].replace(', ', ',\n') + (' ↑' if FAS_MEASURES[k][1] else ' ↓'), fontsize=7)
+        ax.tick_params(labelsize=7); ax.set_xlabel('FAS iteration', fontsize=7)
+    for ax in axs.ravel()[len(keys):]: ax.axis('off')
+    axs[0, 0].legend(fontsize=7); fig.suptitle(title, fontsize=9); fig.tight_layout(); fig.savefig(path, dpi=110)
+
+def main():
+    argv = sys.argv[1:]; extra = argv[argv.index('--') + 1:] if '--' in argv else []
+    argv = argv[:argv.index('--')] if '--' in argv else argv
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--init', type=Path, required=True); p.add_argument('--data', type=Path, required=True)
+    p.add_argument('--out', type=Path, required=True); p.add_argument('--preset', default='tiny')
+    p.add_argument('--iterations', type=int, default=2000); p.add_argument('--every', type=int, default=250)
+    p.add_argument('--faces', type=int, default=60, help='source faces (pairs = faces × groups)')
+    p.add_argument('--judge-steps', type=int, default=300); p.add_argument('--measure-only', action='store_true')
+    a = p.parse_args(argv)
+    if not a.measure_only: train(a, extra)
+    rows = measure(a.out, a.data, a.faces, a.judge_steps)
+    (a.out / 'curve.json').write_text(json.dumps(dict(train_args=extra, rows=rows), indent=1))
+    plot(rows, a.out / 'curve.png', f"{a.out.name}: {' '.join(extra)}")
+    print(f'wrote {a.out}/curve.json and curve.png')
+
+if __name__ == '__main__':
+    main()
