@@ -5,11 +5,12 @@ STAMP := .make/installed-$(shell $(PY) -c "import hashlib; print(hashlib.sha1(op
 # console scripts (nbdev-export, nbdev-test) of the Python that PY names, so a venv works without activation
 BIN := $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('scripts'))")
 
-.PHONY: ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
+.PHONY: demo-long ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
 
 help:
 	@echo "make demo   - install, generate synthetic faces, train the tiny model, write a report and samples"
 	@echo "make test   - install, check mtlface/ matches nbs/, run nbdev-test and pytest"
+	@echo "make demo-long - the same with FAS trained $(DEMO_LONG_FAS_ITERS) iterations (about an hour): faces that visibly age"
 	@echo "make ablations - reproduce the paper's ablations on synthetic faces (3 seeds; see ablations/table.md)"
 	@echo "make readme - render README.md from nbs/index.ipynb (no Quarto needed)"
 	@echo "make docs   - build the docs site from the notebooks (nbdev-docs with Quarto, else Sphinx) -> docs/_build/html"
@@ -56,31 +57,38 @@ test: install check-export check-readme nbtest pytest
 
 # make demo: synthetic faces -> tiny MTLFace: AIFR, then FAS on the frozen encoder (the authors' order) -> evaluation -> REPORT.md
 # lr 0.01 for batch 32: the paper's 0.1 is for 8 x 64 = 512 faces a step (0.1 x 32/512 = 0.006); at 0.1 the tiny
-# model's DEX age head saturates and predicts one age. FAS Adam lr 1e-3 (paper 1e-4) so 400 steps move the generator.
-# FAS identity weight 10 (paper 0.002): with the paper's weight the identity term is ~0.002 against ~12 for 75 x L_adv,
-# and the generator paints blotches that fool the frozen age estimator (measured, 400 steps: identity cosine 0.45 at
-# 0.002 -> 0.79 at 10, L1 to the true render 0.106 -> 0.084, independent age accuracy 22.6% -> 19.0%; input 14.3%).
+# model's DEX age head saturates and predicts one age. FAS Adam lr 1e-3 (paper 1e-4) so a few hundred steps move the
+# generator. FAS identity weight 10 (paper 0.002): with the paper's weight the identity term is ~0.002 against ~12 for
+# 75 x L_adv and the generator paints blotches that fool the frozen age estimator (identity cosine 0.45 -> 0.79).
+# FAS quality keeps improving for thousands of iterations (bench/results/fas_recipe.md): `make demo` stops where
+# 10 minutes allow on a 2-core CPU; `make demo-long` trains FAS longer (DEMO_LONG_FAS_ITERS) into runs/demo-long.
+# --mixed_precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (40x slower on one without AVX-512).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
 DEMO_AIFR_ITERS ?= 800
 DEMO_FAS_ITERS ?= 400
+DEMO_LONG_FAS_ITERS ?= 3000
 demo: install
 	@echo "== 1/5 synthetic faces -> $(DEMO_DATA)"
 	$(BIN)/mtlface-synth $(DEMO_DATA) --identities 120 --images-per-identity 16 --size 64 --pairs-per-fold 60 --workers 2
 	rm -rf $(DEMO_RUN)
-	@echo "== 2/5 AIFR: the tiny model learns identity and age (bf16) -> $(DEMO_RUN)/aifr"
+	@echo "== 2/5 AIFR: the tiny model learns identity and age -> $(DEMO_RUN)/aifr"
 	$(BIN)/mtlface-train --preset tiny --task aifr --data $(DEMO_DATA) --output_dir $(DEMO_RUN)/aifr \
-	  --iterations $(DEMO_AIFR_ITERS) --batch_size 32 --lr 0.01 --warmup 40 --milestones 600,720 --mixed_precision bf16 \
+	  --iterations $(DEMO_AIFR_ITERS) --batch_size 32 --lr 0.01 --warmup 40 --milestones 600,720 --mixed_precision auto \
 	  --save_every 200 --eval_every 400 --eval_pairs 300
 	@echo "== 3/5 FAS: ageing on top of the frozen AIFR encoder -> $(DEMO_RUN)/fas"
 	$(BIN)/mtlface-train --preset tiny --task fas --init_from $(DEMO_RUN)/aifr/model --data $(DEMO_DATA) \
 	  --output_dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch_size 32 --fas_lr 0.001 --fas_id_loss_weight 10 \
-	  --mixed_precision bf16 --save_every 200 --eval_every 0 --eval_pairs 300
+	  --mixed_precision auto --save_every 200 --eval_every 0 --eval_pairs 300
 	ln -sfn fas/model $(DEMO_RUN)/model
 	@echo "== 4/5 evaluation -> $(DEMO_RUN)/eval"
-	$(BIN)/mtlface-eval $(DEMO_RUN)/model $(DEMO_DATA) --out $(DEMO_RUN)/eval --bf16 --age-cnn-steps 300
+	$(BIN)/mtlface-eval $(DEMO_RUN)/model $(DEMO_DATA) --out $(DEMO_RUN)/eval $$($(PY) -c "from mtlface.train import pick_mixed_precision as p; print('--bf16' if p('auto') == 'bf16' else '')") --age-cnn-steps 300
 	@echo "== 5/5 report"
 	$(PY) tools/demo_report.py $(DEMO_RUN) $(DEMO_DATA)
+
+# the same pipeline with a FAS run long enough to age faces visibly (about an hour on a 2-core CPU)
+demo-long: install
+	$(MAKE) demo DEMO_RUN=runs/demo-long DEMO_FAS_ITERS=$(DEMO_LONG_FAS_ITERS)
 
 # make ablations: the paper's AIFR and FAS ablations on synthetic faces, 3 seeds -> ablations/table.md, table.json, *.png
 # (resumes finished runs; delete ablations/runs to start over)

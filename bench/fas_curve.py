@@ -22,20 +22,26 @@ def train(a, extra):
 def judge_and_pairs(data: Path, model, faces: int, steps: int):
     "The independent AgeCNN, the source faces and their true renders at every group (the same for every checkpoint)."
     from mtlface.data import read_annotations, load_image
-    from mtlface.evaluate import _pick, _synthetic_spec, _ground_truth, to_batch, train_age_cnn
+    from mtlface.evaluate import _pick, _synthetic_spec, _ground_truth, to_batch, train_age_cnn, AgeCNN
     n, size = model.config.n_groups, model.config.image_size
-    train = read_annotations(data / 'train.txt'); train = [train[i] for i in _pick(len(train), 2000)]
-    judge = train_age_cnn(to_batch([load_image(r.path) for r in train], size), torch.tensor([r.age for r in train]), steps=steps)
+    cache = data / f'.fas_curve_judge_{steps}_{size}.pt'   # the same judge for every run on this data: comparable curves
+    if cache.exists():
+        judge = AgeCNN(); judge.load_state_dict(torch.load(cache, weights_only=True)); judge.eval()
+    else:
+        train = read_annotations(data / 'train.txt'); train = [train[i] for i in _pick(len(train), 2000)]
+        judge = train_age_cnn(to_batch([load_image(r.path) for r in train], size), torch.tensor([r.age for r in train]), steps=steps)
+        torch.save(judge.state_dict(), cache)
     test = read_annotations(data / 'test.txt'); pick = [test[i] for i in _pick(len(test), faces)]
     src = to_batch([load_image(r.path) for r in pick], size)
     spec = _synthetic_spec(data)
     truths = torch.stack([to_batch([_ground_truth(spec, r, t, n, spec.size) for t in range(n)], size) for r in pick])
     return judge, src, truths
 
-def measure(out: Path, data: Path, faces: int, steps: int) -> list:
+def measure(out: Path, data: Path, faces: int, steps: int, only=()) -> list:
     from mtlface.model import from_pretrained
     from mtlface.evaluate import fas_measures
     ckpts = sorted((out / 'checkpoints').glob('iter_*'))
+    if only: ckpts = [c for c in ckpts if c.name in only]
     if (out / 'model').exists() and not any(c.name.endswith(f"{json.loads((out / 'result.json').read_text())['final_iteration']:07d}") for c in ckpts):
         ckpts.append(out / 'model')
     rows, setup = [], None
@@ -83,11 +89,18 @@ def main():
     p.add_argument('--iterations', type=int, default=2000); p.add_argument('--every', type=int, default=250)
     p.add_argument('--faces', type=int, default=60, help='source faces (pairs = faces × groups)')
     p.add_argument('--judge-steps', type=int, default=300); p.add_argument('--measure-only', action='store_true')
+    p.add_argument('--only', nargs='*', default=(), help='measure only these checkpoint folders (iter_0000250 …)')
     a = p.parse_args(argv)
     if not a.measure_only: train(a, extra)
-    rows = measure(a.out, a.data, a.faces, a.judge_steps)
-    (a.out / 'curve.json').write_text(json.dumps(dict(train_args=extra, rows=rows), indent=1))
-    plot(rows, a.out / 'curve.png', f"{a.out.name}: {' '.join(extra)}")
+    rows = measure(a.out, a.data, a.faces, a.judge_steps, a.only)
+    path = a.out / 'curve.json'
+    old = json.loads(path.read_text()) if path.exists() else dict(train_args=extra, rows=[])
+    merged = {r['iteration']: r for r in old['rows'] + rows}          # new measurements replace old ones
+    rows = [merged[k] for k in sorted(merged)]
+    train_args = old['train_args'] if a.measure_only else extra
+    if not train_args and (a.out / 'train_config.json').exists(): train_args = ['(see train_config.json)']
+    path.write_text(json.dumps(dict(train_args=train_args, rows=rows), indent=1))
+    plot(rows, a.out / 'curve.png', f"{a.out.name}: {' '.join(train_args)}")
     print(f'wrote {a.out}/curve.json and curve.png')
 
 if __name__ == '__main__':

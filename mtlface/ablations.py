@@ -96,7 +96,7 @@ class AblationPlan:
     batch_size: int = 32
     aifr_lr: float = 0.01                 # the paper's 0.1 is for 512 faces a step; see `make demo`
     fas_lr: float = 1e-3
-    mixed_precision: str = 'bf16'
+    mixed_precision: str = 'auto'
     fas_faces: int = 60                   # faces aged to every group when measuring FAS (× groups = pairs)
     age_cnn_steps: int = 200              # the independent age judge
     aifr_variants: tuple = tuple(AIFR_VARIANTS)

@@ -20,8 +20,8 @@ from .datasets import (FaceDataset, FASDataset, FaceTransform, IterationBatchSam
 
 # %% auto #0
 __all__ = ['STATE_NAME', 'SYNTHESIS_FIELDS', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr_lr', 'split_decay', 'build_optimizers',
-           'load_train_source', 'make_loader', 'complete_checkpoints', 'save_checkpoint', 'load_checkpoint',
-           'aifr_iteration', 'fas_iteration', 'fas_model_from', 'build_model', 'quick_eval', 'train',
+           'pick_mixed_precision', 'load_train_source', 'make_loader', 'complete_checkpoints', 'save_checkpoint',
+           'load_checkpoint', 'aifr_iteration', 'fas_iteration', 'fas_model_from', 'build_model', 'quick_eval', 'train',
            'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
 
 # %% ../nbs/14_train.ipynb #6725cab6
@@ -47,7 +47,7 @@ class TrainConfig:
     fas_d_first: bool = True           # update D first, then G against the updated D (authors' code); False: G first
     fas_d_steps: int = 1               # D updates per G update (on the same batch)
     seed: int = 0                      # seeds Python, NumPy and torch (and the data order)
-    mixed_precision: str = 'no'        # 'no', 'fp16' or 'bf16' (Accelerate)
+    mixed_precision: str = 'no'        # 'no', 'fp16', 'bf16' (Accelerate) or 'auto' (`pick_mixed_precision`)
     sync_bn: bool = False              # SyncBatchNorm across processes
     num_workers: int = 2               # DataLoader worker processes
     log_every: int = 20                # iterations between logged losses
@@ -64,7 +64,7 @@ class TrainConfig:
         self.milestones, self.fas_betas = tuple(self.milestones), tuple(self.fas_betas)
         self.inject_nonfinite_at = tuple(self.inject_nonfinite_at)
         checks = [('task', self.task in ('aifr', 'fas', 'joint'), "must be 'aifr', 'fas' or 'joint'"),
-                  ('mixed_precision', self.mixed_precision in ('no', 'fp16', 'bf16'), "must be 'no', 'fp16' or 'bf16'"),
+                  ('mixed_precision', self.mixed_precision in ('no', 'fp16', 'bf16', 'auto'), "must be 'no', 'fp16', 'bf16' or 'auto'"),
                   ('iterations', self.iterations >= 1, 'must be at least 1'),
                   ('grad_accum', self.grad_accum >= 1, 'must be at least 1'),
                   ('fas_d_steps', self.fas_d_steps >= 1, 'must be at least 1'),
@@ -102,6 +102,23 @@ def build_optimizers(model: MTLFace, cfg: TrainConfig) -> dict:
         opts['generator'] = torch.optim.Adam(model.generator.parameters(), cfg.fas_lr, betas=cfg.fas_betas)
         opts['discriminator'] = torch.optim.Adam(model.discriminator.parameters(), cfg.fas_lr, betas=cfg.fas_betas)
     return opts
+
+# %% ../nbs/14_train.ipynb #aaa3e299
+def _gemm_seconds(dtype, n: int = 256, reps: int = 3) -> float:
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b                                                   # warm-up (kernel selection, packing)
+    t0 = time.perf_counter()
+    for _ in range(reps): a @ b
+    return (time.perf_counter() - t0) / reps
+
+def pick_mixed_precision(requested: str,          # 'no', 'fp16', 'bf16' or 'auto'
+                         device: str | None = None  # 'cuda' or 'cpu' (default: CUDA when available)
+                        ) -> str:
+    "Resolve 'auto' to what is fast here: bf16 (or fp16) on a GPU; on a CPU bf16 only if a bf16 GEMM measures ≥ 1.5× fp32."
+    if requested != 'auto': return requested
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device == 'cuda': return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
+    return 'bf16' if _gemm_seconds(torch.float32) / _gemm_seconds(torch.bfloat16) >= 1.5 else 'no'
 
 # %% ../nbs/14_train.ipynb #f62ce7e0
 def load_train_source(cfg: TrainConfig, size: int | None = None):
@@ -185,13 +202,12 @@ def aifr_iteration(accelerator, model, batches, opt, cfg: TrainConfig, iteration
     _optimizer_step(accelerator, opt, loss, params, stats, 'aifr')
     return logs
 
-def _fas_discriminator_step(accelerator, model, net, batches, opts, stats: dict, logs: dict):
-    "One D update: real faces of each target group against the generator's current fakes."
+def _fas_discriminator_step(accelerator, model, net, batches, fakes, opts, stats: dict, logs: dict):
+    "One D update: real faces of each target group against the generator's fakes (one tensor per micro-batch)."
     n = len(batches)
-    for micro, b in enumerate(batches):
+    for micro, (b, fake) in enumerate(zip(batches, fakes)):
         with accelerator.autocast():
-            fakes = model('fas_fakes', b['image'], b['target_group'])
-            d_loss = model('fas_discriminator', b['target_image'], fakes, b['target_group'])
+            d_loss = model('fas_discriminator', b['target_image'], fake, b['target_group'])
         _backward_micro(accelerator, model, d_loss, micro, n)
         logs['fas/d'] = logs.get('fas/d', 0) + float(d_loss.detach()) / n
     _optimizer_step(accelerator, opts['discriminator'], d_loss, list(net.discriminator.parameters()), stats, 'discriminator')
@@ -216,7 +232,9 @@ def fas_iteration(accelerator, model, batches, opts, cfg: TrainConfig, iteration
     logs = {}
     def d_steps():
         _set_trainable([net.discriminator], True); _set_trainable([net.generator], False)
-        for _ in range(cfg.fas_d_steps): _fas_discriminator_step(accelerator, model, net, batches, opts, stats, logs)
+        with accelerator.autocast():                                  # G is fixed during the D updates: one set of fakes
+            fakes = [model('fas_fakes', b['image'], b['target_group']) for b in batches]
+        for _ in range(cfg.fas_d_steps): _fas_discriminator_step(accelerator, model, net, batches, fakes, opts, stats, logs)
         _set_trainable([net.generator], True)
     if cfg.fas_d_first: d_steps()
     _set_trainable([net.discriminator], False)                        # G step: D only scores
@@ -299,7 +317,7 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
     model_cfg = model_cfg or config_from_preset('paper')
     out, tasks = Path(cfg.output_dir), _tasks(cfg)
     accelerator = Accelerator(
-        mixed_precision=cfg.mixed_precision, log_with=[cfg.trackers] if cfg.trackers else None,
+        mixed_precision=pick_mixed_precision(cfg.mixed_precision), log_with=[cfg.trackers] if cfg.trackers else None,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / 'logs')),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.task != 'aifr')])
     set_seed(cfg.seed)
