@@ -37,7 +37,7 @@ AGE_GROUP_THRESHOLDS = {  # age-group boundaries for N = 4..8 groups (SPEC §3, 
 
 # %% ../nbs/00_core.ipynb #2e4cdd23
 ARCH_FIELDS = (  # fields that change the shape or meaning of saved weights
-    'image_size', 'backbone', 'stem_width', 'stage_widths', 'units', 'use_se', 'se_reduction', 'embedding_dim',
+    'architecture', 'image_size', 'backbone', 'stem_width', 'stage_widths', 'units', 'use_se', 'se_reduction', 'embedding_dim',
     'afd_pool_sizes', 'afd_reduction', 'afd_pool_merge', 'afd_age_part', 'n_groups', 'max_age', 'age_hidden',
     'head', 'num_classes', 'icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditioning',
     'decoder_out_width', 'disc_width', 'disc_layers', 'disc_spectral_norm')
@@ -48,6 +48,7 @@ class MTLFaceConfig:
     "Every size and constant of an MTLFace model (defaults: the paper's IR-50 at 112 px)."
     # input
     image_size: int = 112              # side of the aligned RGB face, in pixels
+    architecture: str = 'cvpr'         # 'cvpr': the CVPR 2021 network of this library; 'tpami': the authors' journal network
     # encoder E (SPEC §1)
     backbone: str = 'ir50'             # key of `BACKBONE_UNITS`; names starting with 'irse' add squeeze-excitation
     stem_width: int = 64               # channels of the stem conv3×3 (x1)
@@ -105,6 +106,7 @@ class MTLFaceConfig:
     def validate(self):
         "Raise `ValueError` naming the first field whose value cannot work."
         checks = [
+            ('architecture', self.architecture in ('cvpr', 'tpami'), "must be 'cvpr' or 'tpami' (see mtlface.authors)"),
             ('n_groups', self.n_groups in AGE_GROUP_THRESHOLDS, f'must be one of {sorted(AGE_GROUP_THRESHOLDS)}'),
             ('stage_widths', len(self.stage_widths) == 4, 'needs 4 stages'),
             ('units', len(self.units) == 4 and min(self.units) >= 1, 'needs 4 stages of at least one unit'),
@@ -140,9 +142,11 @@ PRESETS = {
     'tiny': dict(image_size=64, backbone='ir_tiny', stem_width=16, stage_widths=(16, 32, 64, 128), embedding_dim=128,
                  age_hidden=128, num_classes=100, icm_kernels_per_group=16, decoder_out_width=8, disc_width=16,
                  disc_layers=3),
+    # the authors' journal (TPAMI 2022) network, whose released weights `mtlface-convert-authors` reads (19_authors)
+    'authors_tpami': dict(architecture='tpami', afd_pool_merge='cat', afd_age_part='residual', dropout=0.4),
 }
 
-def config_from_preset(name: str,  # one of `PRESETS`: 'paper', 'authors_code' or 'tiny'
+def config_from_preset(name: str,  # one of `PRESETS`: 'paper', 'authors_code', 'tiny', 'authors_tpami'
                        **overrides) -> MTLFaceConfig:
     "Build the config of a named preset, with any field overridden."
     if name not in PRESETS: raise ValueError(f'preset {name!r}: unknown; choose one of {sorted(PRESETS)}')

@@ -23,7 +23,7 @@ from .losses import aifr_loss, fas_generator_loss, lsgan_discriminator_loss
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'Encoded', 'MTLFace', 'encode', 'age_faces', 'aifr_losses', 'batch_statistics',
            'fas_generator_losses', 'fas_fakes', 'fas_discriminator_loss', 'freeze_encoder', 'mtlface_forward',
            'save_pretrained', 'check_state_dict', 'load_weights', 'saved_config', 'describe_diff', 'from_pretrained',
-           'parameter_report', 'trace_shapes', 'plot_architecture']
+           'model_to_load', 'parameter_report', 'trace_shapes', 'plot_architecture']
 
 # %% ../nbs/08_model.ipynb #d66e0b5f
 class Encoded(NamedTuple):
@@ -37,6 +37,7 @@ class MTLFace(nn.Module):
     def __init__(self, config: MTLFaceConfig | None = None):
         super().__init__()
         cfg = self.config = config or config_from_preset('paper')
+        if cfg.architecture != 'cvpr': raise ValueError(f'architecture={cfg.architecture!r}: the authors\' journal network is mtlface.authors.AuthorsMTLFace')
         self.backbone, self.afd = IRBackbone(cfg), AFD(cfg)
         self.embedding, self.id_head = EmbeddingHead(cfg), build_margin_head(cfg)
         self.age_estimator, self.da_estimator = AgeEstimator(cfg), AgeEstimator(cfg)
@@ -221,7 +222,14 @@ def from_pretrained(directory,                          # a folder written by `s
     saved = saved_config(directory)
     if config is not None and (diff := config_diff(saved, config, only_arch=True)):
         raise ValueError(f'{directory} was saved with another architecture: {describe_diff(diff)}')
-    return MTLFace(config or saved).load_weights(directory)
+    return model_to_load(config or saved).load_weights(directory)
+
+def model_to_load(config: MTLFaceConfig) -> nn.Module:
+    "A model of `config`'s architecture to load weights into: `MTLFace`, or the authors' journal one (19_authors), unallocated."
+    if config.architecture == 'tpami':
+        from .authors import AuthorsMTLFace
+        return AuthorsMTLFace.empty(config)
+    return MTLFace(config)
 
 MTLFace.save_pretrained, MTLFace.load_weights = save_pretrained, load_weights
 MTLFace.from_pretrained = staticmethod(from_pretrained)
