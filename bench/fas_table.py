@@ -14,7 +14,8 @@ COLS = [('age_independent', 'in target group (AgeCNN)', True), ('age_own_logits'
 
 def fmt(ci, pct):
     f = (lambda v: f'{100 * v:.1f}') if pct else (lambda v: f'{v:.3f}')
-    return f"{f(ci['mean'])} [{f(ci['lo'])}, {f(ci['hi'])}]"
+    lo, hi = (max(ci['lo'], 0.0), min(ci['hi'], 1.0)) if pct else (ci['lo'], ci['hi'])   # shares stay in [0, 1]
+    return f"{f(ci['mean'])} [{f(lo)}, {f(hi)}]"
 
 def main():
     p = argparse.ArgumentParser(); p.add_argument('runs', nargs='+', type=Path)

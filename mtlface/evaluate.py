@@ -23,7 +23,7 @@ __all__ = ['ACC_THRESHOLDS', 'VAL_THRESHOLDS', 'GAP_EDGES', 'FAS_MEASURES', 'pai
            'identity_preservation', 'group_center_age', 'ssim', 'ground_truth_error', 'age_smoothness', 'AgeCNN',
            'train_age_cnn', 'mean_ci', 'changed_pixels', 'masked_l1', 'fas_measures', 'fas_table', 'fas_summary',
            'plot_fas_measures', 'plot_roc', 'plot_similarity_by_gap', 'plot_age_confusion', 'plot_aged_grid',
-           'evaluate_model', 'build_eval_parser', 'eval_main']
+           'evaluate_model', 'fas_sources', 'build_eval_parser', 'eval_main']
 
 # %% ../nbs/13_evaluate.ipynb #6c002836
 def pair_distances(embeddings: np.ndarray) -> np.ndarray:
@@ -345,13 +345,17 @@ def train_age_cnn(images: torch.Tensor, ages: torch.Tensor, steps: int = 300, ba
     return net.eval()
 
 # %% ../nbs/13_evaluate.ipynb #f10ac521
-def mean_ci(per_source) -> dict:
+def mean_ci(per_source,                # (S,) one value per source face
+            bounds: tuple | None = None  # clip the interval to these (e.g. (0, 1) for shares)
+           ) -> dict:
     "Mean of per-source values (NaN left out) with a 95% normal interval over sources: {'mean', 'lo', 'hi', 'n'}."
     v = np.asarray(per_source, dtype=np.float64)
     v = v[~np.isnan(v)]
     if len(v) == 0: return dict(mean=float('nan'), lo=float('nan'), hi=float('nan'), n=0)
     half = 1.96 * v.std(ddof=1) / math.sqrt(len(v)) if len(v) > 1 else float('nan')
-    return dict(mean=float(v.mean()), lo=float(v.mean() - half), hi=float(v.mean() + half), n=int(len(v)))
+    lo, hi = v.mean() - half, v.mean() + half
+    if bounds is not None: lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return dict(mean=float(v.mean()), lo=float(lo), hi=float(hi), n=int(len(v)))
 
 def changed_pixels(truths: torch.Tensor,   # (..., 3, H, W) faces at the target age in [−1, 1]
                    inputs: torch.Tensor,   # (..., 3, H, W) the same faces at their own age
@@ -409,7 +413,8 @@ def fas_measures(model,                          # an MTLFace (anything with `ag
             m['l1_changed'] = masked_l1(c, truths, mask).numpy()
             m['ssim'] = ssim(c.flatten(0, 1), truths.flatten(0, 1)).reshape(S, n).numpy()
         for k, v in m.items():
-            res.setdefault(k, {})[name] = mean_ci(np.nanmean(np.asarray(v, dtype=np.float64), axis=1))
+            share = k.startswith(('age_', 'monotone_'))
+            res.setdefault(k, {})[name] = mean_ci(np.nanmean(np.asarray(v, dtype=np.float64), axis=1), (0, 1) if share else None)
     out = dict(sources=S, pairs=S * n, measures=res, smoothness=age_smoothness(aged))
     if mask is not None: out['changed_pixel_share'] = float(mask.float().mean())
     return out
@@ -582,10 +587,18 @@ def evaluate_model(model, data,                        # a dataset folder (see a
     if out is not None: _write_outputs(Path(out), report, curves, conf if test_list.exists() else None)
     return report
 
+def fas_sources(data, records, faces: int, size: int, n_groups: int = 7):
+    "`faces` records spread over `records`, their images (S, 3, H, W) and, on synthetic data, the truths (S, N, 3, H, W)."
+    pick = [records[i] for i in _pick(len(records), faces)]
+    src = to_batch([load_image(r.path) for r in pick], size)
+    spec = _synthetic_spec(Path(data))
+    if spec is None: return pick, src, None
+    return pick, src, torch.stack([to_batch([_ground_truth(spec, r, t, n_groups, spec.size) for t in range(n_groups)], size)
+                                   for r in pick])
+
 def _evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out) -> dict:
     n, size = model.config.n_groups, model.config.image_size
-    pick = [recs[i] for i in _pick(len(recs), fas_faces)]
-    src = to_batch([load_image(r.path) for r in pick], size)                        # (S, 3, H, W)
+    pick, src, truths = fas_sources(data, recs, fas_faces, size, n)
     seq = torch.stack([model.age_faces(src, t) for t in range(n)], 1)               # (S, N, 3, H, W)
     age_cnn = None
     if age_cnn_steps and (data / 'train.txt').exists():
@@ -594,9 +607,6 @@ def _evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress,
         train = [train[i] for i in _pick(len(train), 2000)]
         age_cnn = train_age_cnn(to_batch([load_image(r.path) for r in train], size), torch.tensor([r.age for r in train]),
                                 steps=age_cnn_steps, progress=progress)
-    spec, truths = _synthetic_spec(data), None
-    if spec is not None:
-        truths = torch.stack([to_batch([_ground_truth(spec, r, t, n, spec.size) for t in range(n)], size) for r in pick])
     fas = fas_measures(model, src, truths, age_cnn, aged=seq)
     if curves:   # verification at the FAR = 1e-3 threshold of the first verification set
         first = next(iter(curves.values()))
