@@ -14,8 +14,8 @@ import torch
 __all__ = ['BACKBONE_UNITS', 'AGE_GROUP_THRESHOLDS', 'ARCH_FIELDS', 'PRESETS', 'UsageError', 'OptionError', 'check_options',
            'MTLFaceConfig', 'config_from_preset', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config',
            'load_config', 'age_to_group', 'group_names', 'seed_everything', 'count_parameters', 'format_count',
-           'image_to_tensor', 'tensor_to_image', 'draw_face', 'OneLineParser', 'one_line', 'run_command',
-           'check_writable', 'format_bytes', 'check_free_space']
+           'image_to_tensor', 'tensor_to_image', 'draw_face', 'OneLineParser', 'int_at_least', 'one_line',
+           'run_command', 'check_writable', 'format_bytes', 'check_free_space']
 
 # %% ../nbs/00_core.ipynb #4ddcf253
 class UsageError(ValueError):
@@ -283,6 +283,16 @@ class OneLineParser(argparse.ArgumentParser):
     "An `ArgumentParser` whose complaints are one line, `prog: message (see prog --help)`, with exit status 2."
     def error(self, message):
         self.exit(2, f'{self.prog}: {message} (see {self.prog} --help)\n')
+
+def int_at_least(low: int):  # the smallest value allowed
+    "An argparse `type` for integers ≥ `low`; anything else is refused naming the option (through argparse)."
+    def parse(text: str) -> int:
+        try: value = int(text)
+        except ValueError: raise argparse.ArgumentTypeError(f'expected an integer ≥ {low}, got {text!r}') from None
+        if value < low: raise argparse.ArgumentTypeError(f'must be at least {low}, got {value}')
+        return value
+    parse.__name__ = f'integer ≥ {low}'
+    return parse
 
 def one_line(e: BaseException) -> str:
     "An error as one line: the option in command-line terms, the file and reason of an `OSError`, else its text."
