@@ -60,7 +60,8 @@ def load_image(src,                      # a path to an image file, or the encod
         if im.mode.startswith('I;16'): im = im.convert('I').point(lambda v: v / 256).convert('L')  # 16-bit gray → 8 bits
         im = im.convert('RGB')  # decodes the data: broken files fail here
     except _DECODE_ERRORS as e:
-        raise ImageDecodeError(f'{name}: cannot decode image ({type(e).__name__}: {e})') from e
+        reason = str(e).split(' <_io.BytesIO')[0]  # PIL names its buffer object
+        raise ImageDecodeError(f'{name}: cannot decode image ({type(e).__name__}: {reason})') from e
     if hw and im.size != (hw[1], hw[0]): im = im.resize((hw[1], hw[0]), Image.LANCZOS)
     return np.array(im)  # (H, W, 3) uint8
 
