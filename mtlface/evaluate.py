@@ -573,3 +573,5 @@ def _eval(argv=None) -> int:
 def eval_main(argv=None) -> int:
     "Entry point of `mtlface-eval`: inputs and the output folder are checked first; a problem is one line, exit status 2."
     return run_command('mtlface-eval', _eval, argv)
+
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(eval_main())

@@ -201,3 +201,5 @@ def _main(argv=None) -> int:
 def main(argv=None) -> int:
     "Entry point of `mtlface-synth`: a bad option or output folder is one line and exit status 2."
     return run_command('mtlface-synth', _main, argv)
+
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
