@@ -136,10 +136,8 @@ def test_hostile_bin_stops_training_before_it_starts(my_data, tmp_path):
     "A .bin that would run code: refused before training (it used to train, save, then fail at the final evaluation)."
     marker = tmp_path / 'pwned'
     (my_data / 'zz_extra.bin').write_bytes(b'cos\nsystem\n(V' + f'touch {marker}'.encode() + b'\ntR.')
-    t0 = time.time()
     refused(train(my_data, tmp_path / 'out', '--iterations', '1000'), "zz_extra.bin: refused to load the global 'os.system'")
-    assert not marker.exists() and not (tmp_path / 'out').exists()
-    assert time.time() - t0 < 120                                              # 1000 iterations were not run first
+    assert not marker.exists() and not (tmp_path / 'out').exists()            # no training: it writes its config first
 
 @pytest.mark.parametrize('name', ['test.txt', 'cross_age.bin'])
 def test_eval_bad_inputs_before_the_work(tmp_path, my_data, runs, name):
@@ -218,7 +216,7 @@ def test_eval_read_only_out_fails_before_evaluating(data, runs, tmp_path, mounts
     "With 10^6 age-estimator steps a full evaluation would take hours: failing within the timeout shows it never ran."
     ro = read_only_folder(tmp_path, mounts)
     refused(run('evaluate', runs / 'base' / 'model', data, '--quiet', '--out', ro / 'eval', '--age-cnn-steps', '1000000',
-                timeout=300), f'--out {ro / "eval"}: cannot write in {ro}')
+                timeout=1500), f'--out {ro / "eval"}: cannot write in {ro}')
 
 def test_too_little_space_to_start(data, tmp_path, mounts):
     small = mounts(tmp_path / 'small', '8m')
