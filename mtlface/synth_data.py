@@ -191,7 +191,7 @@ def _main(argv=None) -> int:
     spec = SynthSpec(n_identities=a.identities, images_per_identity=a.images_per_identity, size=a.size, seed=a.seed,
                      test_fraction=a.test_fraction, nuisance_strength=a.nuisance, image_format=a.format,
                      folds=a.folds, pairs_per_fold=a.pairs_per_fold, write_rec=not a.no_rec)
-    check_writable(a.out, 'the output folder')
+    check_writable(a.out)
     summary = write_synthetic_dataset(a.out, spec, workers=a.workers, progress=not a.quiet)
     print(f"wrote {a.out}: {summary['images']} faces of {spec.n_identities} people "
           f"({summary['train_identities']} train / {summary['test_identities']} test), "
