@@ -5,7 +5,7 @@ STAMP := .make/installed-$(shell $(PY) -c "import hashlib; print(hashlib.sha1(op
 # console scripts (nbdev-export, nbdev-test) of the Python that PY names, so a venv works without activation
 BIN := $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('scripts'))")
 
-.PHONY: demo-long ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
+.PHONY: demo-long screenshots ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
 
 help:
 	@echo "make demo   - install, generate synthetic faces, train the tiny model, write a report and samples"
@@ -16,6 +16,7 @@ help:
 	@echo "make docs   - build the docs site from the notebooks (nbdev-docs with Quarto, else Sphinx) -> docs/_build/html"
 	@echo "make test-browser - install Chromium if missing, then test the Voila demo and the docs in it"
 	@echo "make demo-app - serve the ageing demo with Voila on http://127.0.0.1:8866"
+	@echo "make screenshots - rerun the browser tests, saving their screenshots to docs/screenshots (tests alone never write there)"
 
 # Install into the current Python environment when pyproject.toml changed or nothing is installed yet.
 # Without torch, install the pinned 2.13.0 first: an unpinned `torch` would pull a multi-GB CUDA build.
@@ -109,6 +110,10 @@ chromium:
 # The demo in Voila + Chromium and the docs site in Chromium; these fail (rather than skip) if anything is missing.
 test-browser: install chromium
 	MTLFACE_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests/test_browser.py tests/test_docs.py
+
+# The only way the tests write into the repository: on request, the browser tests' screenshots for the README
+screenshots: install chromium
+	MTLFACE_REQUIRE_BROWSER=1 MTLFACE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(PY) -m pytest -q tests/test_browser.py tests/test_docs.py
 
 demo-app: install
 	$(PY) -m voila apps/aging_demo.ipynb --port=8866 --Voila.ip=127.0.0.1 --no-browser

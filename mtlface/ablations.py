@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import age_to_group
+from .core import OneLineParser, OptionError, check_writable, run_command
 from .data import read_annotations, load_image
 
 # %% auto #0
@@ -305,7 +306,7 @@ def write_report(full: dict, out) -> dict:
 # %% ../nbs/16_ablations.ipynb #caee45ff
 def build_parser() -> argparse.ArgumentParser:
     "Options of `mtlface-ablations`: every `AblationPlan` field."
-    p = argparse.ArgumentParser(prog='mtlface-ablations', description='Reproduce the paper\'s ablations on synthetic faces.')
+    p = OneLineParser(prog='mtlface-ablations', description='Reproduce the paper\'s ablations on synthetic faces.')
     for name, default in asdict(AblationPlan()).items():
         if isinstance(default, tuple):
             p.add_argument(f'--{name}', default=','.join(map(str, default)), help=f'comma list (default: %(default)s)')
@@ -314,17 +315,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--no-progress', action='store_true')
     return p
 
-def main(argv=None) -> int:
-    "Entry point of `mtlface-ablations` / `python -m mtlface.ablations`."
+def _main(argv=None) -> int:
     a = vars(build_parser().parse_args(argv)); progress = not a.pop('no_progress')
-    a['seeds'] = tuple(int(s) for s in a['seeds'].split(',') if s)
+    try: a['seeds'] = tuple(int(s) for s in a['seeds'].split(',') if s)
+    except ValueError: raise OptionError('seeds', a['seeds'], 'expected a comma-separated list of integers') from None
     for k in ('aifr_variants', 'fas_variants'): a[k] = tuple(s for s in a[k].split(',') if s)
-    try: plan = AblationPlan(**a)
-    except ValueError as e: print(f'mtlface-ablations: {e}', file=sys.stderr); return 2
+    plan = AblationPlan(**a)
+    check_writable(plan.out, '--out')
     t0 = time.time(); full = run_ablations(plan, progress)
     write_report(full, plan.out)
     print((Path(plan.out) / 'table.md').read_text())
     print(f'{time.time() - t0:.0f} s; results in {plan.out}/ (table.md, table.json, aifr.png, fas.png, runs/)')
     return 0
+
+def main(argv=None) -> int:
+    "Entry point of `mtlface-ablations` / `python -m mtlface.ablations`: bad options give one line and exit status 2."
+    return run_command('mtlface-ablations', _main, argv)
 
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())

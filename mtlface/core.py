@@ -4,17 +4,45 @@
 
 # %% ../nbs/00_core.ipynb #c7b0ca56
 from __future__ import annotations
-import dataclasses, json, random
+import argparse, dataclasses, json, math, random, shutil, sys, tempfile
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['BACKBONE_UNITS', 'AGE_GROUP_THRESHOLDS', 'ARCH_FIELDS', 'PRESETS', 'MTLFaceConfig', 'config_from_preset',
-           'config_to_dict', 'config_from_dict', 'config_diff', 'save_config', 'load_config', 'age_to_group',
-           'group_names', 'seed_everything', 'count_parameters', 'format_count', 'image_to_tensor', 'tensor_to_image',
-           'draw_face']
+__all__ = ['BACKBONE_UNITS', 'AGE_GROUP_THRESHOLDS', 'ARCH_FIELDS', 'PRESETS', 'UsageError', 'OptionError', 'check_options',
+           'MTLFaceConfig', 'config_from_preset', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config',
+           'load_config', 'age_to_group', 'group_names', 'seed_everything', 'count_parameters', 'format_count',
+           'image_to_tensor', 'tensor_to_image', 'draw_face', 'OneLineParser', 'int_at_least', 'one_line',
+           'run_command', 'check_writable', 'format_bytes', 'check_free_space']
+
+# %% ../nbs/00_core.ipynb #4ddcf253
+class UsageError(ValueError):
+    "Bad input the user can fix (an option, a file, a folder): a command prints it as one line and exits with status 2."
+
+def _show(value) -> str:
+    return ','.join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+class OptionError(UsageError):
+    "An option whose value cannot work: `str()` names the dataclass field, `cli_message()` the command-line option."
+    def __init__(self, option: str,     # field / option name, e.g. 'batch_size'
+                 value,                 # the value given
+                 reason: str,           # what the value must be
+                 owner: str = ''):      # 'TrainConfig', 'MTLFaceConfig', … ('' for a plain command-line option)
+        self.option, self.value, self.reason, self.owner = option, value, reason, owner
+        super().__init__(f'{owner + "." if owner else ""}{option}={value!r}: {reason}')
+
+    def cli_message(self) -> str:
+        "The complaint in command-line terms: `--option value: reason`."
+        return f'--{self.option} {_show(self.value)}: {self.reason}'
+
+def check_options(owner: str,   # class name shown in the message
+                  obj,          # the object whose fields are checked
+                  checks):      # (field name, ok, what it must be) triples, checked in order
+    "Raise `OptionError` for the first field whose check failed."
+    for name, ok, msg in checks:
+        if not ok: raise OptionError(name, getattr(obj, name), msg, owner)
 
 # %% ../nbs/00_core.ipynb #c58822ca
 BACKBONE_UNITS = {  # units per stage of the IR / IR-SE ResNets (SPEC §1)
@@ -123,7 +151,7 @@ class MTLFaceConfig:
              'needs at least one layer and a 4×4 map after the last stride-2 conv'),
         ]
         for name, ok, msg in checks:
-            if not ok: raise ValueError(f'MTLFaceConfig.{name}={getattr(self, name)!r}: {msg}')
+            if not ok: raise OptionError(name, getattr(self, name), msg, 'MTLFaceConfig')
 
     @property
     def feature_size(self) -> int:
@@ -191,14 +219,17 @@ def _thresholds(n_groups):
         raise ValueError(f'n_groups={n_groups}: choose one of {sorted(AGE_GROUP_THRESHOLDS)}')
     return AGE_GROUP_THRESHOLDS[n_groups]
 
-def age_to_group(age,               # a number, a numpy array or a torch tensor of ages in years
+def age_to_group(age,               # a number, a numpy array or a torch tensor of ages in years (NaN: unknown)
                  n_groups: int = 7):  # number of age groups N
-    "Age group index (number of thresholds strictly below `age`), in the type of `age`."
+    "Age group index (number of thresholds strictly below `age`), in the type of `age`; −1 where the age is NaN."
     th = _thresholds(n_groups)
     if isinstance(age, torch.Tensor):
-        return torch.bucketize(age, torch.tensor(th, dtype=age.dtype, device=age.device), right=False)
-    if isinstance(age, np.ndarray): return np.searchsorted(np.asarray(th), age, side='left')
-    return sum(t < age for t in th)
+        g = torch.bucketize(age, torch.tensor(th, dtype=age.dtype, device=age.device), right=False)
+        return torch.where(age.isnan(), -1, g) if age.is_floating_point() else g
+    if isinstance(age, np.ndarray):
+        g = np.searchsorted(np.asarray(th), age, side='left')
+        return np.where(np.isnan(age), -1, g) if np.issubdtype(age.dtype, np.floating) else g
+    return -1 if math.isnan(age) else sum(t < age for t in th)
 
 def group_names(n_groups: int = 7) -> list[str]:
     "Readable age range of each group, e.g. '0-10', '11-20', …, '61+' for N = 7 (integer ages)."
@@ -256,3 +287,66 @@ def draw_face(size: int = 112,  # side of the square image
     my = S * rng.uniform(0.68, 0.72)
     d.arc([S/2 - w*0.4, my - S*0.05, S/2 + w*0.4, my + S*0.03], 20, 160, fill=(150, 40, 50), width=S//60)  # mouth
     return image_to_tensor(im.resize((size, size), Image.LANCZOS))
+
+# %% ../nbs/00_core.ipynb #f40d7c23
+class OneLineParser(argparse.ArgumentParser):
+    "An `ArgumentParser` whose complaints are one line, `prog: message (see prog --help)`, with exit status 2."
+    def error(self, message):
+        self.exit(2, f'{self.prog}: {message} (see {self.prog} --help)\n')
+
+def int_at_least(low: int):  # the smallest value allowed
+    "An argparse `type` for integers ≥ `low`; anything else is refused naming the option (through argparse)."
+    def parse(text: str) -> int:
+        try: value = int(text)
+        except ValueError: raise argparse.ArgumentTypeError(f'expected an integer ≥ {low}, got {text!r}') from None
+        if value < low: raise argparse.ArgumentTypeError(f'must be at least {low}, got {value}')
+        return value
+    parse.__name__ = f'integer ≥ {low}'
+    return parse
+
+def one_line(e: BaseException) -> str:
+    "An error as one line: the option in command-line terms, the file and reason of an `OSError`, else its text."
+    if isinstance(e, OptionError): return e.cli_message()
+    if isinstance(e, OSError) and e.filename is not None:
+        return f'{e.filename}: {e.strerror or e}' + (f' (and {e.filename2})' if e.filename2 else '')
+    return ' '.join(str(e).split()) or type(e).__name__
+
+def run_command(prog: str,   # the command's name, the start of every message
+                fn, *args):  # what the command does; returns the exit status
+    "Run `fn(*args)`; a `UsageError` / `ValueError` or an `OSError` becomes one line on stderr and exit status 2."
+    try: return fn(*args)
+    except (ValueError, OSError) as e:
+        print(f'{prog}: {one_line(e)}', file=sys.stderr); return 2
+
+# %% ../nbs/00_core.ipynb #4273212d
+def _existing_ancestor(p: Path) -> Path:
+    while not p.exists() and p != p.parent: p = p.parent
+    return p
+
+def check_writable(path,                        # a folder that output will go to (it need not exist yet)
+                   option: str = 'output folder'  # how messages call it, e.g. '--output_dir'
+                   ) -> Path:
+    "Raise `UsageError` unless files can be written at `path` (a file in the way, read-only, no permission)."
+    p = Path(path).absolute()
+    if p.exists() and not p.is_dir(): raise UsageError(f'{option} {path}: is a file, not a folder; choose another {option}')
+    base = _existing_ancestor(p)
+    if not base.is_dir(): raise UsageError(f'{option} {path}: {base} is a file, not a folder; choose another {option}')
+    try: tempfile.TemporaryFile(dir=base).close()
+    except OSError as e:
+        raise UsageError(f'{option} {path}: cannot write in {base} ({e.strerror or e}); choose a writable folder') from None
+    return p
+
+def format_bytes(n: float) -> str:
+    "Human-readable byte count, e.g. '24.1 MB'."
+    for unit, div in (('GB', 1e9), ('MB', 1e6), ('kB', 1e3)):
+        if n >= div: return f'{n / div:.1f} {unit}'
+    return f'{int(n)} B'
+
+def check_free_space(path,        # where the bytes will be written (it need not exist yet)
+                     need: int,   # bytes that will be written
+                     what: str):  # what they are, for the message
+    "Raise `UsageError` when the file system holding `path` has fewer than `need` bytes free."
+    free = shutil.disk_usage(_existing_ancestor(Path(path).absolute())).free
+    if free < need:
+        raise UsageError(f'{path}: {format_bytes(free)} free, {what} needs about {format_bytes(need)}; '
+                         'free some space or choose another folder')

@@ -14,10 +14,10 @@ from PIL import Image
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'AGE_RANGE', 'RECORDIO_MAGIC', 'IRHeader', 'DataFormatError', 'ImageDecodeError',
-           'UnsafePickleError', 'load_image', 'encode_image', 'FaceRecord', 'FaceList', 'read_annotations',
-           'write_annotations', 'read_identity_folders', 'pack_header', 'unpack_header', 'encode_record',
-           'RecordIOWriter', 'iter_records', 'RecordIOReader', 'write_insightface_rec', 'InsightfaceRec',
-           'read_insightface_rec', 'read_verification_bin', 'write_verification_bin']
+           'UnsafePickleError', 'require_file', 'load_image', 'encode_image', 'FaceRecord', 'FaceList',
+           'read_annotations', 'write_annotations', 'read_identity_folders', 'pack_header', 'unpack_header',
+           'encode_record', 'RecordIOWriter', 'iter_records', 'RecordIOReader', 'write_insightface_rec',
+           'InsightfaceRec', 'read_insightface_rec', 'read_verification_bin', 'write_verification_bin']
 
 # %% ../nbs/10_data.ipynb #f77da35e
 class DataFormatError(ValueError):
@@ -28,6 +28,15 @@ class ImageDecodeError(DataFormatError):
 
 class UnsafePickleError(DataFormatError, pickle.UnpicklingError):
     "A pickle asked for a global (a function or class), which could run code when loaded: refused."
+
+def require_file(path,      # the file a reader is about to open
+                 what: str  # what it should be, for the message: 'an annotation list', …
+                 ) -> Path:
+    "`path` as a `Path` if it is a file; else `DataFormatError` (a folder) or `FileNotFoundError`, naming it."
+    path = Path(path)
+    if path.is_dir(): raise DataFormatError(f'{path}: is a folder, not {what}')
+    if not path.exists(): raise FileNotFoundError(f'{path}: no such file ({what})')
+    return path
 
 # %% ../nbs/10_data.ipynb #f1b915db
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')  # what `read_identity_folders` treats as images
@@ -43,7 +52,7 @@ def load_image(src,                      # a path to an image file, or the encod
                ) -> np.ndarray:
     "Decode an image to an H×W×3 uint8 RGB array; undecodable data raises `ImageDecodeError` naming the source."
     if isinstance(src, (bytes, bytearray, memoryview)): data, name = bytes(src), name or 'image bytes'
-    else: data, name = Path(src).read_bytes(), name or str(src)  # a missing file raises FileNotFoundError naming it
+    else: data, name = require_file(src, 'an image').read_bytes(), name or str(src)
     hw = _as_hw(size)
     try:
         im = Image.open(io.BytesIO(data))
@@ -51,7 +60,8 @@ def load_image(src,                      # a path to an image file, or the encod
         if im.mode.startswith('I;16'): im = im.convert('I').point(lambda v: v / 256).convert('L')  # 16-bit gray → 8 bits
         im = im.convert('RGB')  # decodes the data: broken files fail here
     except _DECODE_ERRORS as e:
-        raise ImageDecodeError(f'{name}: cannot decode image ({type(e).__name__}: {e})') from e
+        reason = str(e).split(' <_io.BytesIO')[0]  # PIL names its buffer object
+        raise ImageDecodeError(f'{name}: cannot decode image ({type(e).__name__}: {reason})') from e
     if hw and im.size != (hw[1], hw[0]): im = im.resize((hw[1], hw[0]), Image.LANCZOS)
     return np.array(im)  # (H, W, 3) uint8
 
@@ -110,10 +120,11 @@ def _parse_annotation(text: str, root: Path, check_files: bool) -> FaceRecord:
 def read_annotations(path,                      # the list: one `id filename age gender` per line
                      skip_bad: bool = False,    # skip bad lines (listed in `.skipped`, one warning) instead of raising
                      check_files: bool = True,  # check that every image file exists
-                     root=None                  # folder the filenames are relative to (default: the list's folder)
+                     root=None,                 # folder the filenames are relative to (default: the list's folder)
+                     min_faces: int = 0         # fewer faces than this (e.g. an empty list) raise `DataFormatError`
                      ) -> FaceList:
     "Read an annotation list; a bad line raises `DataFormatError` naming the file, the line number and the problem."
-    path = Path(path)
+    path = require_file(path, 'an annotation list')
     root = Path(root) if root is not None else path.parent
     records, skipped = [], []
     for lineno, raw in enumerate(path.read_bytes().split(b'\n'), 1):
@@ -129,6 +140,9 @@ def read_annotations(path,                      # the list: one `id filename age
     if skipped:
         warnings.warn(f'{path}: skipped {len(skipped)} bad line(s), the first at line {skipped[0][0]}: '
                       f'{skipped[0][1]} (all are listed in .skipped of the result)', stacklevel=2)
+    if len(records) < min_faces:
+        raise DataFormatError(f'{path}: {len(records) or "no"} face(s)' + (f' ({len(skipped)} bad line(s) skipped)' if skipped else '') +
+                              f'; it needs at least {min_faces}: one `id filename age gender` line per face')
     return FaceList(records, source=path, skipped=skipped)
 
 # %% ../nbs/10_data.ipynb #0440de99
@@ -311,10 +325,10 @@ class RecordIOReader:
     "Random access by key to the records of an MXNet RecordIO file (`.rec`) through its `.idx`, in pure Python."
     def __init__(self, rec_path,     # the `.rec` file
                  idx_path=None):     # its index; None: `<rec>.idx` if it exists, else the `.rec` is scanned (keys 0, 1, …)
-        self.rec_path = Path(rec_path)
-        self.rec_size = self.rec_path.stat().st_size  # FileNotFoundError names a missing .rec
+        self.rec_path = require_file(rec_path, 'a RecordIO .rec file')
+        self.rec_size = self.rec_path.stat().st_size
         if idx_path is None and self.rec_path.with_suffix('.idx').exists(): idx_path = self.rec_path.with_suffix('.idx')
-        self.idx_path = Path(idx_path) if idx_path is not None else None
+        self.idx_path = require_file(idx_path, 'a RecordIO .idx index') if idx_path is not None else None
         if self.idx_path is not None: self.index = _read_idx(self.idx_path, self.rec_path, self.rec_size)
         else: self.index = {k: off for k, (off, _) in enumerate(iter_records(self.rec_path))}
         self._file, self._pid = None, None
@@ -396,6 +410,17 @@ class InsightfaceRec:
                 if missing is not None:
                     raise DataFormatError(f'{self._name(0)}: the header announces records 1…{id_end - 1}, but '
                                           f'{self.records.idx_path} has no key {missing} ({len(self.records)} keys)')
+            else: self._check_key0()
+
+    def _check_key0(self):
+        "Refuse an `.idx` whose key 0 is an image record while the `.rec` starts with an insightface header."
+        offset = self.records.index[0]
+        if offset == 0: return
+        first, _ = unpack_header(self.records.read_at(0, 'at offset 0'), f'{self.records.rec_path}: offset 0')
+        if first.flag > 0:
+            raise DataFormatError(f'{self.records.idx_path}: key 0 points at offset {offset}, an image record, but the record '
+                                  f'at offset 0 of {self.records.rec_path} is its header (flag {first.flag}): this .idx does '
+                                  'not belong to this .rec; rebuild it from the .rec')
 
     def _name(self, key) -> str: return f'{self.records.rec_path}: record {key}'
     def __len__(self): return len(self.image_keys)
@@ -403,7 +428,11 @@ class InsightfaceRec:
     def raw(self, i: int) -> tuple[IRHeader, bytes]:
         "The `IRHeader` and the encoded image of item `i`, without decoding."
         key = self.image_keys[i]
-        return unpack_header(self.records[key], self._name(key))
+        header, data = unpack_header(self.records[key], self._name(key))
+        if header.flag >= 2 and not data:
+            raise DataFormatError(f'{self._name(key)}: an identity record (labels {np.asarray(header.label).tolist()}), not an '
+                                  f'image, is listed as an image: {self.records.idx_path} does not match the .rec')
+        return header, data
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         header, data = self.raw(i)
@@ -443,11 +472,22 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
         self.source = source
 
     def find_class(self, module, name):
-        hint = (' (numpy arrays can only be rebuilt by running numpy code' if str(module).startswith('numpy') else
-                ' (Python 3 pickles bytes through this global at protocols 0-2' if module == '_codecs' else '')
+        if (module, name) == ('_codecs', 'encode'): return self._latin1_bytes        # Python 3, protocols 0-2: bytes
+        if (module, name) in (('__builtin__', 'bytes'), ('builtins', 'bytes')): return self._empty_bytes  # ... b''
+        hint = ' (numpy arrays can only be rebuilt by running numpy code' if str(module).startswith('numpy') else ''
         if hint: hint += ': re-save the set with `write_verification_bin`)'
         raise UnsafePickleError(f"{self.source}: refused to load the global '{module}.{name}': a verification "
                                 f"set may only hold tuples, lists, bytes and bools{hint}")
+
+    def _latin1_bytes(self, *args) -> bytes:
+        "What `_codecs.encode(text, 'latin1')` returns, for a `str` and that encoding only."
+        if len(args) == 2 and isinstance(args[0], str) and args[1] in ('latin1', 'latin-1'): return args[0].encode('latin1')
+        raise UnsafePickleError(f"{self.source}: refused '_codecs.encode' with arguments other than (text, 'latin1')")
+
+    def _empty_bytes(self, *args) -> bytes:
+        "What `bytes()` returns; with any argument it is refused."
+        if not args: return b''
+        raise UnsafePickleError(f"{self.source}: refused 'bytes' called with arguments (only bytes() is a plain value)")
 
 def _pickled_bytes(b, path, i) -> bytes:
     if isinstance(b, (bytes, bytearray)): return bytes(b)
@@ -462,7 +502,7 @@ def _pickled_bool(s, path, i) -> bool:
 
 def read_verification_bin(path) -> tuple[list[bytes], list[bool]]:
     "Read an insightface verification set safely: encoded images (pair i = images 2i, 2i+1) and one is-same flag per pair."
-    path = Path(path)
+    path = require_file(path, 'a verification set (.bin)')
     with open(path, 'rb') as f:
         try: obj = _NoGlobalsUnpickler(f, path).load()
         except UnsafePickleError: raise
@@ -475,6 +515,7 @@ def read_verification_bin(path) -> tuple[list[bytes], list[bool]]:
         if not isinstance(v, (list, tuple)): raise DataFormatError(f'{path}: {what} is a {type(v).__name__}, not a list')
     images = [_pickled_bytes(b, path, i) for i, b in enumerate(bins)]
     flags = [_pickled_bool(s, path, i) for i, s in enumerate(issame)]
+    if not flags: raise DataFormatError(f'{path}: no pairs (an empty verification set); remove it or write its pairs')
     if len(images) != 2 * len(flags):
         raise DataFormatError(f'{path}: {len(images)} images for {len(flags)} pairs: '
                               f'a verification set needs 2 images per issame flag ({2 * len(flags)})')

@@ -12,10 +12,14 @@ import torch
 from torch.utils.data import Dataset, Sampler
 from .core import age_to_group
 from .data import FaceList, InsightfaceRec, load_image
+from .core import one_line
+from .data import DataFormatError
+from torch.utils.data import default_collate
 
 # %% auto #0
 __all__ = ['SampleKey', 'SampleStream', 'IterationBatchSampler', 'position_rng', 'resize_image', 'to_model_tensor',
-           'FaceTransform', 'ArrayFaceSource', 'RecordsFaceSource', 'RecFaceSource', 'FaceDataset', 'FASDataset']
+           'FaceTransform', 'ArrayFaceSource', 'RecordsFaceSource', 'RecFaceSource', 'FaceDataset', 'FASDataset',
+           'ItemError', 'ReportingDataset', 'collate_or_error', 'ReportingLoader']
 
 # %% ../nbs/11_datasets.ipynb #caf0302a
 class SampleKey(NamedTuple):
@@ -195,3 +199,31 @@ class FASDataset(Dataset):
         return dict(image=self.transform(img, position), age=torch.tensor(age, dtype=torch.float32), target_group=target,
                     target_image=self.transform(real, None if position is None else position + 1_000_003),
                     target_age=torch.tensor(real_age, dtype=torch.float32))
+
+# %% ../nbs/11_datasets.ipynb #62b82709
+class ItemError(NamedTuple):
+    "A data error met while loading an item (in whichever process), carried to the main process as a value."
+    message: str
+
+class ReportingDataset(Dataset):
+    "A dataset whose items' data errors come back as `ItemError` values instead of worker tracebacks."
+    def __init__(self, dataset): self.dataset = dataset     # the dataset to wrap
+    def __len__(self): return len(self.dataset)
+    def __getitem__(self, key):
+        try: return self.dataset[key]
+        except (DataFormatError, OSError) as e: return ItemError(one_line(e))
+
+def collate_or_error(items: list):
+    "Collate a batch, or return its first `ItemError` unchanged."
+    return next((i for i in items if isinstance(i, ItemError)), None) or default_collate(items)
+
+class ReportingLoader:
+    "Iterate a DataLoader over a `ReportingDataset`; an `ItemError` is raised here as `DataFormatError` (+ `hint`)."
+    def __init__(self, loader,          # a DataLoader with `collate_fn=collate_or_error`
+                 hint: str = ''):       # appended to the message: what the user can do
+        self.loader, self.hint = loader, hint
+    def __len__(self): return len(self.loader)
+    def __iter__(self):
+        for batch in self.loader:
+            if isinstance(batch, ItemError): raise DataFormatError(batch.message + self.hint)
+            yield batch

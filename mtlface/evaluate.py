@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from .core import age_to_group, group_names, AGE_GROUP_THRESHOLDS
 from .data import load_image, read_verification_bin
 from .heads import dex_age
+from .core import OneLineParser, UsageError, check_free_space, check_writable, int_at_least, run_command
+from .data import DataFormatError, read_annotations, require_file
 
 # %% auto #0
 __all__ = ['ACC_THRESHOLDS', 'VAL_THRESHOLDS', 'GAP_EDGES', 'FAS_MEASURES', 'pair_distances', 'fold_indices', 'accuracy_at',
@@ -23,7 +25,7 @@ __all__ = ['ACC_THRESHOLDS', 'VAL_THRESHOLDS', 'GAP_EDGES', 'FAS_MEASURES', 'pai
            'identity_preservation', 'group_center_age', 'ssim', 'ground_truth_error', 'age_smoothness', 'AgeCNN',
            'train_age_cnn', 'mean_ci', 'changed_pixels', 'masked_l1', 'fas_measures', 'fas_table', 'fas_summary',
            'plot_fas_measures', 'plot_roc', 'plot_similarity_by_gap', 'plot_age_confusion', 'plot_aged_grid',
-           'evaluate_model', 'fas_sources', 'build_eval_parser', 'eval_main']
+           'evaluate_model', 'fas_sources', 'build_eval_parser', 'check_eval_inputs', 'eval_main']
 
 # %% ../nbs/13_evaluate.ipynb #6c002836
 def pair_distances(embeddings: np.ndarray) -> np.ndarray:
@@ -169,7 +171,7 @@ def verification_report(dist, issame, name: str = 'pairs', gaps=None) -> Verific
 
 def read_pair_ages(path) -> np.ndarray:
     "Ages (P, 2) of both faces of each pair from a `*_pairs.txt` written by `mtlface-synth`."
-    rows = [l.split() for l in Path(path).read_text().splitlines() if l.strip() and not l.startswith('#')]
+    rows = [l.split() for l in require_file(path, 'a pair-ages list').read_text().splitlines() if l.strip() and not l.startswith('#')]
     try: return np.array([[float(r[2]), float(r[4])] for r in rows])
     except (IndexError, ValueError) as e: raise ValueError(f'{path}: expected `pair id_a age_a id_b age_b same` lines ({e})') from None
 
@@ -179,6 +181,7 @@ def verify_bin(model, path, batch_size: int = 64, flip_test: bool = True, autoca
     path = Path(path)
     bins, issame = read_verification_bin(path)
     if limit_pairs: bins, issame = bins[:2 * limit_pairs], issame[:limit_pairs]
+    if len(issame) < 10: raise DataFormatError(f'{path}: {len(issame)} pairs; the 10-fold protocol needs at least 10')
     images = [load_image(b, name=f'{path}: image {i}') for i, b in enumerate(bins)]
     emb, _ = embed_faces(model, images, batch_size, flip_test, autocast, progress)
     dist, issame = pair_distances(emb), np.array(issame, dtype=bool)
@@ -193,7 +196,7 @@ def verify_bin(model, path, batch_size: int = 64, flip_test: bool = True, autoca
 # %% ../nbs/13_evaluate.ipynb #87543b72
 def read_pair_list(path) -> tuple[list[Path], np.ndarray, np.ndarray | None]:
     "Read `path_a path_b same [age_a age_b]` lines: image paths (2P), same flags (P,), ages (P, 2) or None."
-    path = Path(path); paths, same, ages = [], [], []
+    path = require_file(path, 'a pair list'); paths, same, ages = [], [], []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         f = line.split()
         if not f or f[0].startswith('#'): continue
@@ -250,7 +253,8 @@ def group_confusion(predicted_ages, true_ages, n_groups: int = 7) -> np.ndarray:
     "Confusion matrix (N, N): rows are true age groups, columns predicted groups."
     t = age_to_group(np.asarray(true_ages, dtype=np.float64), n_groups)
     p = age_to_group(np.asarray(predicted_ages, dtype=np.float64), n_groups)
-    return np.bincount(t * n_groups + p, minlength=n_groups * n_groups).reshape(n_groups, n_groups)
+    known = (t >= 0) & (p >= 0)                                  # an unknown (NaN) age has group -1: left out
+    return np.bincount(t[known] * n_groups + p[known], minlength=n_groups * n_groups).reshape(n_groups, n_groups)
 
 def group_accuracy(predicted_ages, true_ages, n_groups: int = 7) -> float:
     "Share of faces whose estimated age falls in their true age group."
@@ -571,7 +575,7 @@ def evaluate_model(model, data,                        # a dataset folder (see a
         report['verification'][rep.name] = asdict(rep); curves[rep.name] = raw
     test_list = data / 'test.txt'
     if test_list.exists():
-        recs = read_annotations(test_list)
+        recs = read_annotations(test_list, min_faces=1)
         recs = [recs[i] for i in _pick(len(recs), max_faces)]
         imgs = [load_image(r.path) for r in recs]
         emb, est = embed_faces(model, imgs, batch_size, flip_test, autocast, progress)
@@ -603,7 +607,7 @@ def _evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress,
     age_cnn = None
     if age_cnn_steps and (data / 'train.txt').exists():
         from mtlface.data import read_annotations
-        train = read_annotations(data / 'train.txt')
+        train = read_annotations(data / 'train.txt', min_faces=1)
         train = [train[i] for i in _pick(len(train), 2000)]
         age_cnn = train_age_cnn(to_batch([load_image(r.path) for r in train], size), torch.tensor([r.age for r in train]),
                                 steps=age_cnn_steps, progress=progress)
@@ -641,38 +645,51 @@ def _write_outputs(out: Path, report: dict, curves: dict, confusion):
 # %% ../nbs/13_evaluate.ipynb #c36af68a
 def build_eval_parser() -> argparse.ArgumentParser:
     "Command-line options of `mtlface-eval`."
-    p = argparse.ArgumentParser(prog='mtlface-eval', description='Evaluate an MTLFace checkpoint: verification (10-fold, '
+    p = OneLineParser(prog='mtlface-eval', description='Evaluate an MTLFace checkpoint: verification (10-fold, '
                                 'TAR@FAR, by age gap), identification, age estimation and face age synthesis.')
     p.add_argument('checkpoint', type=Path, help='folder written by save_pretrained (config.json + model.safetensors)')
     p.add_argument('data', type=Path, help='dataset folder: *.bin verification sets, test.txt/train.txt annotation lists')
     p.add_argument('--out', type=Path, default=None, help='folder for report.json and plots (default: CHECKPOINT/../eval)')
-    p.add_argument('--max-faces', type=int, default=400)
-    p.add_argument('--fas-faces', type=int, default=60, help='source faces aged to every group (pairs = faces × groups)')
-    p.add_argument('--age-cnn-steps', type=int, default=300, help='independent age estimator training steps (0: skip)')
-    p.add_argument('--limit-pairs', type=int, default=None)
+    p.add_argument('--max-faces', type=int_at_least(1), default=400)
+    p.add_argument('--fas-faces', type=int_at_least(1), default=60, help='source faces aged to every group (pairs = faces × groups)')
+    p.add_argument('--age-cnn-steps', type=int_at_least(0), default=300, help='independent age estimator training steps (0: skip)')
+    p.add_argument('--limit-pairs', type=int_at_least(10), default=None, help='evaluate only the first pairs of each .bin')
     p.add_argument('--pair-list', type=Path, action='append', default=[], help='also verify this `path_a path_b same [age_a age_b]` list (repeatable)')
-    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--batch-size', type=int_at_least(1), default=64)
     p.add_argument('--no-flip', action='store_true', help='no flip test')
     p.add_argument('--bf16', action='store_true', help='bf16 autocast (fast on CPUs with bf16 units)')
     p.add_argument('--quiet', action='store_true')
     return p
 
-def eval_main(argv=None) -> int:
-    "Entry point of `mtlface-eval`."
+def check_eval_inputs(data, pair_lists=(), limit_pairs: int | None = None):
+    "Read every input an evaluation will read (verification sets, pair lists, annotation lists) before the work starts."
+    data = Path(data)
+    if not data.is_dir(): raise UsageError(f'{data}: no such dataset folder')
+    for path in sorted(data.glob('*.bin')):
+        n = len(read_verification_bin(path)[1])
+        if min(n, limit_pairs or n) < 10: raise DataFormatError(f'{path}: {n} pairs; the 10-fold protocol needs at least 10')
+    for path in pair_lists: read_pair_list(path)
+    for name in ('test.txt', 'train.txt'):
+        if (data / name).exists(): read_annotations(data / name, min_faces=1)
+
+def _eval(argv=None) -> int:
     from mtlface.model import from_pretrained
     a = build_eval_parser().parse_args(argv)
-    if not a.data.is_dir(): print(f'mtlface-eval: {a.data}: no such dataset folder', file=sys.stderr); return 2
-    try: model = from_pretrained(a.checkpoint)
-    except (FileNotFoundError, ValueError) as e: print(f'mtlface-eval: {e}', file=sys.stderr); return 2
     out = a.out or a.checkpoint.parent / 'eval'
-    try:
-        report = evaluate_model(model, a.data, out, a.max_faces, a.fas_faces, a.age_cnn_steps, not a.no_flip, a.bf16,
-                                a.batch_size, a.limit_pairs, progress=not a.quiet, pair_lists=a.pair_list)
-    except (ValueError, FileNotFoundError) as e:  # bad input files: the message names the file and line/record
-        print(f'mtlface-eval: {e}', file=sys.stderr); return 2
+    check_eval_inputs(a.data, a.pair_list, a.limit_pairs)
+    model = from_pretrained(a.checkpoint)
+    check_writable(out, '--out'); check_free_space(out, 20 << 20, 'the report and its plots')
+    report = evaluate_model(model, a.data, out, a.max_faces, a.fas_faces, a.age_cnn_steps, not a.no_flip, a.bf16,
+                            a.batch_size, a.limit_pairs, progress=not a.quiet, pair_lists=a.pair_list)
     for v in report['verification'].values(): print(VerificationReport(**v).summary())
     if 'age' in report: print(f"age: MAE {report['age']['mae']:.2f} years, group accuracy {100 * report['age']['group_accuracy']:.1f}%")
     if 'identification' in report: print(f"identification rank-1: {100 * report['identification']['rank1']:.1f}%")
     if 'fas' in report: print(fas_summary(report['fas']))
     print(f'report and plots in {out}')
     return 0
+
+def eval_main(argv=None) -> int:
+    "Entry point of `mtlface-eval`: inputs and the output folder are checked first; a problem is one line, exit status 2."
+    return run_command('mtlface-eval', _eval, argv)
+
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(eval_main())

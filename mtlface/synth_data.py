@@ -8,6 +8,7 @@ import argparse, json, math, os, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
+from .core import OneLineParser, check_writable, int_at_least, run_command
 import numpy as np
 from .synth import Identity, Nuisance, identities, random_nuisance, render
 from .data import (FaceRecord, encode_image, write_annotations, write_insightface_rec,
@@ -168,7 +169,7 @@ def accuracy_by_gap(similarity: np.ndarray, same: np.ndarray, gaps: np.ndarray, 
 def build_parser() -> argparse.ArgumentParser:
     "Command-line options of `mtlface-synth` (defaults from `SynthSpec`)."
     d = SynthSpec()
-    p = argparse.ArgumentParser(prog='mtlface-synth', description='Write a synthetic aging-faces dataset in the real formats '
+    p = OneLineParser(prog='mtlface-synth', description='Write a synthetic aging-faces dataset in the real formats '
                                 '(images + annotations.txt, train.rec/.idx, cross-age verification .bin files).')
     p.add_argument('out', type=Path, help='folder to write')
     p.add_argument('--identities', type=int, default=d.n_identities, help='number of people')
@@ -181,21 +182,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--folds', type=int, default=d.folds)
     p.add_argument('--pairs-per-fold', type=int, default=d.pairs_per_fold, help='same-person pairs per fold (and as many different)')
     p.add_argument('--no-rec', action='store_true', help='do not write train/train.rec')
-    p.add_argument('--workers', type=int, default=1, help='rendering processes')
+    p.add_argument('--workers', type=int_at_least(1), default=1, help='rendering processes')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
-def main(argv=None) -> int:
-    "Entry point of `mtlface-synth`."
+def _main(argv=None) -> int:
     a = build_parser().parse_args(argv)
-    try:
-        spec = SynthSpec(n_identities=a.identities, images_per_identity=a.images_per_identity, size=a.size, seed=a.seed,
-                         test_fraction=a.test_fraction, nuisance_strength=a.nuisance, image_format=a.format,
-                         folds=a.folds, pairs_per_fold=a.pairs_per_fold, write_rec=not a.no_rec)
-    except ValueError as e:
-        print(f'mtlface-synth: {e}', file=sys.stderr); return 2
+    spec = SynthSpec(n_identities=a.identities, images_per_identity=a.images_per_identity, size=a.size, seed=a.seed,
+                     test_fraction=a.test_fraction, nuisance_strength=a.nuisance, image_format=a.format,
+                     folds=a.folds, pairs_per_fold=a.pairs_per_fold, write_rec=not a.no_rec)
+    check_writable(a.out)
     summary = write_synthetic_dataset(a.out, spec, workers=a.workers, progress=not a.quiet)
     print(f"wrote {a.out}: {summary['images']} faces of {spec.n_identities} people "
           f"({summary['train_identities']} train / {summary['test_identities']} test), "
           f"2 verification sets of {summary['pairs_per_bin']} pairs, in {summary['seconds']} s")
     return 0
+
+def main(argv=None) -> int:
+    "Entry point of `mtlface-synth`: a bad option or output folder is one line and exit status 2."
+    return run_command('mtlface-synth', _main, argv)
+
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())

@@ -15,13 +15,19 @@ from .core import MTLFaceConfig, config_from_preset, config_to_dict, seed_everyt
 from .model import MTLFace
 from .grl import grl_lambda_at
 from .data import read_annotations, read_insightface_rec
+import zipfile
+from .core import (OneLineParser, OptionError, UsageError, check_free_space, check_options, check_writable,
+                          format_bytes, one_line, run_command)
+from .data import DataFormatError, load_image, read_verification_bin
+from .datasets import ReportingDataset, ReportingLoader, collate_or_error
 from .datasets import (FaceDataset, FASDataset, FaceTransform, IterationBatchSampler, RecordsFaceSource,
                               RecFaceSource)
 
 # %% auto #0
 __all__ = ['STATE_NAME', 'SYNTHESIS_FIELDS', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr_lr', 'split_decay', 'build_optimizers',
-           'pick_mixed_precision', 'load_train_source', 'make_loader', 'complete_checkpoints', 'save_checkpoint',
-           'load_checkpoint', 'aifr_iteration', 'fas_iteration', 'fas_model_from', 'build_model', 'quick_eval', 'train',
+           'pick_mixed_precision', 'load_train_source', 'make_loader', 'check_eval_data', 'check_run', 'run_bytes',
+           'complete_checkpoints', 'save_checkpoint', 'load_checkpoint', 'checkpoint_problem', 'resume_newest',
+           'aifr_iteration', 'fas_iteration', 'fas_model_from', 'build_model', 'quick_eval', 'train',
            'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
 
 # %% ../nbs/14_train.ipynb #6725cab6
@@ -69,8 +75,25 @@ class TrainConfig:
                   ('grad_accum', self.grad_accum >= 1, 'must be at least 1'),
                   ('fas_d_steps', self.fas_d_steps >= 1, 'must be at least 1'),
                   ('init_from', self.task != 'fas' or bool(self.init_from), "FAS trains from an AIFR model: give init_from")]
-        for name, ok, msg in checks:
-            if not ok: raise ValueError(f'TrainConfig.{name}={getattr(self, name)!r}: {msg}')
+        check_options('TrainConfig', self, checks + _run_checks(self))
+
+# %% ../nbs/14_train.ipynb #159b287b
+def _run_checks(c) -> list:
+    "(field, ok, what it must be) for the recipe's numbers and the run's infrastructure options."
+    return [('batch_size', c.batch_size >= 1, 'must be at least 1'),
+            ('lr', c.lr > 0, 'must be > 0'), ('fas_lr', c.fas_lr > 0, 'must be > 0'),
+            ('momentum', 0 <= c.momentum < 1, 'must be in [0, 1)'), ('weight_decay', c.weight_decay >= 0, 'must be ≥ 0'),
+            ('warmup', c.warmup >= 0, 'must be ≥ 0'), ('gamma', 0 < c.gamma <= 1, 'must be in (0, 1]'),
+            ('lr_floor', c.lr_floor >= 0, 'must be ≥ 0'),
+            ('milestones', all(m >= 0 for m in c.milestones) and list(c.milestones) == sorted(c.milestones),
+             'must be iterations ≥ 0 in increasing order, e.g. 20000,23000'),
+            ('fas_betas', len(c.fas_betas) == 2 and all(0 <= b < 1 for b in c.fas_betas), 'must be two numbers in [0, 1)'),
+            ('num_workers', c.num_workers >= 0, 'must be ≥ 0 (0: load in the main process)'),
+            ('log_every', c.log_every >= 1, 'must be at least 1'),
+            ('eval_every', c.eval_every >= 0, 'must be ≥ 0 (0: evaluate at the end only)'),
+            ('eval_pairs', c.eval_pairs >= 10, 'must be at least 10 (the 10-fold protocol)'),
+            ('save_every', c.save_every >= 0, 'must be ≥ 0 (0: save at the end only)'),
+            ('keep_checkpoints', c.keep_checkpoints >= 1, 'must be at least 1 (resuming needs a checkpoint)')]
 
 # %% ../nbs/14_train.ipynb #99ffb9d7
 def aifr_lr(step: int, cfg: TrainConfig) -> float:
@@ -127,7 +150,7 @@ def load_train_source(cfg: TrainConfig, size: int | None = None):
     if cfg.train_list:
         if not (root / cfg.train_list).exists():
             raise FileNotFoundError(f'{root / cfg.train_list}: no training list (make one with `mtlface-synth {root}`)')
-        return RecordsFaceSource(read_annotations(root / cfg.train_list))
+        return RecordsFaceSource(read_annotations(root / cfg.train_list, min_faces=1))
     return RecFaceSource(read_insightface_rec(root / 'train', size))
 
 def make_loader(dataset, cfg: TrainConfig, rank: int, world: int, start_iteration: int, seed_offset: int = 0) -> DataLoader:
@@ -135,8 +158,38 @@ def make_loader(dataset, cfg: TrainConfig, rank: int, world: int, start_iteratio
     sampler = IterationBatchSampler(len(dataset), cfg.batch_size, cfg.iterations * cfg.grad_accum, cfg.seed + seed_offset,
                                     rank, world, start_iteration * cfg.grad_accum)
     g = torch.Generator().manual_seed(cfg.seed)  # worker seeds never draw from (and shift) the global RNG
-    return DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, generator=g,
-                      persistent_workers=False, pin_memory=False)
+    loader = DataLoader(ReportingDataset(dataset), batch_sampler=sampler, num_workers=cfg.num_workers, generator=g,
+                        persistent_workers=False, pin_memory=False, collate_fn=collate_or_error)
+    return ReportingLoader(loader, '; replace the file or remove its line, then run the same command again '
+                                   '(training resumes from the newest checkpoint)')
+
+# %% ../nbs/14_train.ipynb #1740e820
+def check_eval_data(data,                 # the dataset folder
+                    pairs: int = 600):    # pairs of the first verification set the run evaluates
+    "Read what the run's evaluations will read (every `.bin`, the evaluated images, `test.txt`); errors name the file."
+    data = Path(data)
+    bins = sorted(data.glob('*.bin'))
+    for i, path in enumerate(bins):
+        images, issame = read_verification_bin(path)
+        if len(issame) < 10: raise DataFormatError(f'{path}: {len(issame)} pairs; the 10-fold protocol needs at least 10')
+        if i == 0:
+            for k, b in enumerate(images[:2 * pairs]): load_image(b, name=f'{path}: image {k}')
+    if (data / 'test.txt').exists(): read_annotations(data / 'test.txt', min_faces=1)
+
+def check_run(cfg: TrainConfig):
+    "Fail before training on what can be checked cheaply: output folder, init model, evaluation data."
+    from mtlface.model import saved_config
+    check_writable(cfg.output_dir, '--output_dir')
+    if cfg.init_from: saved_config(cfg.init_from)
+    check_eval_data(cfg.data, cfg.eval_pairs)
+
+def run_bytes(model, opts: dict) -> int:
+    "Bytes of one checkpoint: the model twice (Accelerate's copy and `model/`) and the optimisers' state."
+    state = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    moments = {'SGD': 1, 'Adam': 2}
+    opt = sum(moments.get(type(o).__name__, 2) * p.numel() * p.element_size()
+              for o in opts.values() for g in o.param_groups for p in g['params'])
+    return 2 * state + opt + (1 << 20)
 
 # %% ../nbs/14_train.ipynb #1ef21464
 STATE_NAME = 'trainer_state.json'
@@ -150,6 +203,13 @@ def save_checkpoint(accelerator, model, output_dir, iteration: int, cfg: TrainCo
     "Save the full training state atomically (see above) and prune old checkpoints."
     ckpts = Path(output_dir) / 'checkpoints'
     final, tmp = ckpts / f'iter_{iteration:07d}', ckpts / f'.tmp_iter_{iteration:07d}'
+    _check_room(accelerator, model, output_dir, iteration)
+    try: _save_checkpoint(accelerator, model, output_dir, iteration, cfg, history, final, tmp)
+    except Exception as e:
+        if accelerator.is_main_process: shutil.rmtree(tmp, ignore_errors=True)
+        raise _save_failed(output_dir, iteration, e) from None
+
+def _save_checkpoint(accelerator, model, output_dir, iteration, cfg, history, final, tmp):
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
@@ -166,6 +226,89 @@ def load_checkpoint(accelerator, path) -> dict:
     "Restore the training state of a checkpoint folder; returns its trainer state."
     accelerator.load_state(str(path))
     return json.loads((Path(path) / STATE_NAME).read_text())
+
+# %% ../nbs/14_train.ipynb #c51e3c0f
+def _newest_size(output_dir) -> int | None:
+    ckpts = complete_checkpoints(output_dir)
+    return sum(f.stat().st_size for f in ckpts[-1].rglob('*') if f.is_file()) if ckpts else None
+
+def _any_process(accelerator, flag: bool) -> bool:
+    "True when `flag` is set on any process."
+    return accelerator.reduce(torch.tensor([float(flag)], device=accelerator.device), 'sum').item() > 0
+
+def _check_room(accelerator, model, output_dir, iteration: int):
+    "Refuse (on every process) to start a save the disk has no room for."
+    problem = ''
+    if accelerator.is_main_process:
+        need = _newest_size(output_dir) or run_bytes(accelerator.unwrap_model(model), {})
+        try: check_free_space(output_dir, need, f'the checkpoint of iteration {iteration}')
+        except UsageError as e: problem = f'{e}; {_intact(output_dir)}'
+    if _any_process(accelerator, bool(problem)): raise UsageError(problem or 'no room for a checkpoint on the main process')
+
+def _intact(output_dir) -> str:
+    ckpts = complete_checkpoints(output_dir)
+    return (f'{ckpts[-1]} is intact: run the same command again to resume from it' if ckpts else
+            'no checkpoint was saved yet')
+
+def _save_failed(output_dir, iteration: int, e: Exception) -> UsageError:
+    return UsageError(f'{Path(output_dir) / "checkpoints"}: saving the checkpoint of iteration {iteration} failed '
+                      f'({one_line(e)}); nothing of it was kept, {_intact(output_dir)}')
+
+# %% ../nbs/14_train.ipynb #49913351
+def _file_problem(f: Path) -> str | None:
+    "Why a checkpoint file cannot be read back (cut short, damaged), or None."
+    try:
+        if f.suffix == '.safetensors':
+            from safetensors import safe_open
+            with safe_open(str(f), 'pt') as st: st.keys()               # the header must cover the whole file
+        elif f.suffix in ('.bin', '.pkl', '.pt'):                        # torch.save archives
+            with zipfile.ZipFile(f) as z: bad = z.testzip()
+            if bad: return f'damaged: {bad} fails its CRC check'
+        elif f.suffix == '.json': json.loads(f.read_text())
+    except Exception as e: return f'cut short or damaged ({one_line(e)})'
+    return None
+
+def checkpoint_problem(path,                 # a checkpoint folder `iter_NNNNNNN`
+                       processes: int = 1,   # processes of the run that will load it
+                       optimizers: int = 1   # optimisers of that run
+                       ) -> str | None:
+    "Why a checkpoint cannot be resumed from (a missing, cut or damaged file), or None when it is complete."
+    path = Path(path)
+    need = [STATE_NAME, 'model.safetensors', 'model/config.json', 'model/model.safetensors'] + \
+           [f'optimizer{f"_{i}" if i else ""}.bin' for i in range(optimizers)] + [f'random_states_{r}.pkl' for r in range(processes)]
+    missing = [n for n in need if not (path / n).is_file()]
+    if missing: return f'{path / missing[0]} is missing' + (' (without it the random sequence would not be restored)'
+                                                             if missing[0].startswith('random_states') else '')
+    for f in sorted(p for p in path.rglob('*') if p.is_file()):
+        if why := _file_problem(f): return f'{f}: {why}'
+    state = json.loads((path / STATE_NAME).read_text())
+    if not (isinstance(state, dict) and isinstance(state.get('iteration'), int) and isinstance(state.get('history'), list)):
+        return f'{path / STATE_NAME}: no iteration and history in it'
+    return None
+
+def _check_same_model(ckpt: Path, model_config: MTLFaceConfig):
+    from mtlface.core import config_diff
+    from mtlface.model import describe_diff, saved_config
+    diff = config_diff(saved_config(ckpt / 'model'), model_config, only_arch=True)
+    if diff: raise UsageError(f'{ckpt.parent.parent}: holds a run of another model ({describe_diff(diff)}); run again with '
+                              'the options it was made with, or choose another --output_dir')
+
+def resume_newest(accelerator, output_dir, model_config: MTLFaceConfig, optimizers: int = 1) -> dict | None:
+    "Load the newest checkpoint that is complete and loads (saying which newer ones were skipped, and why)."
+    ckpts = complete_checkpoints(output_dir)
+    for ckpt in reversed(ckpts):
+        why = checkpoint_problem(ckpt, accelerator.num_processes, optimizers)
+        if why is None:
+            _check_same_model(ckpt, model_config)
+            try: state = load_checkpoint(accelerator, ckpt)
+            except Exception as e: why = f'loading failed ({one_line(e)})'
+        if why is not None:
+            accelerator.print(f'skipping checkpoint {ckpt}: {why}'); continue
+        accelerator.print(f'resuming from {ckpt} at iteration {state["iteration"]}')
+        return state
+    if ckpts: raise UsageError(f'{Path(output_dir) / "checkpoints"}: none of the {len(ckpts)} checkpoints can be resumed from '
+                               '(see above); move the folder away, or pass --resume false to start over')
+    return None
 
 # %% ../nbs/14_train.ipynb #16acaeb7
 def _set_trainable(modules, flag: bool):
@@ -316,6 +459,7 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
     from tqdm.auto import tqdm
     model_cfg = model_cfg or config_from_preset('paper')
     out, tasks = Path(cfg.output_dir), _tasks(cfg)
+    check_run(cfg)                                                    # bad output folder or evaluation data: stop now
     accelerator = Accelerator(
         mixed_precision=pick_mixed_precision(cfg.mixed_precision), log_with=[cfg.trackers] if cfg.trackers else None,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / 'logs')),
@@ -331,6 +475,7 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
     if cfg.task == 'fas': model.freeze_encoder(True)
     if cfg.sync_bn: model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     opts = build_optimizers(model, cfg)
+    check_free_space(out, run_bytes(model, opts) + run_bytes(model, {}) // 2, 'a checkpoint and the final model')
     model, *opt_list = accelerator.prepare(model, *opts.values())
     opts = dict(zip(opts.keys(), opt_list))
     net = accelerator.unwrap_model(model)
@@ -338,10 +483,8 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
     if accelerator.is_main_process:
         for stale in (out / 'checkpoints').glob('.tmp_*'): shutil.rmtree(stale, ignore_errors=True)  # a save that was killed
     accelerator.wait_for_everyone()
-    ckpts = complete_checkpoints(out) if cfg.resume else []
-    if ckpts:
-        state = load_checkpoint(accelerator, ckpts[-1]); start, history = state['iteration'], state['history']
-        accelerator.print(f'resuming from {ckpts[-1]} at iteration {start}')
+    state = resume_newest(accelerator, out, mcfg, len(opts)) if cfg.resume else None
+    if state: start, history = state['iteration'], state['history']
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / 'train_config.json').write_text(json.dumps(dict(train=asdict(cfg), model=config_to_dict(mcfg)), indent=2))
@@ -403,18 +546,33 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
 AUTHOR_ALIASES = {'backbone_name': 'backbone', 'age_group': 'n_groups', 'milestone': 'milestones',
                   'learning_rate': 'lr', 'num_iter': 'iterations'}
 
+_TRUE, _FALSE = ('1', 'true', 'yes', 'on'), ('0', 'false', 'no', 'off')
+
 def _parse_value(text: str, default):
     "Parse a command-line string to the type of a dataclass default (tuples as comma lists)."
-    if isinstance(default, bool): return text.lower() in ('1', 'true', 'yes', 'on')
+    if isinstance(default, bool):
+        if text.lower() not in _TRUE + _FALSE: raise ValueError(text)
+        return text.lower() in _TRUE
     if isinstance(default, tuple):
         items = [t for t in text.replace(' ', '').split(',') if t]
         return tuple(type(default[0])(t) if default else float(t) for t in items)
     if default is None: return text
     return type(default)(text)
 
+def _kind(default) -> str:
+    if isinstance(default, bool): return 'true or false'
+    if isinstance(default, tuple):
+        return f'a comma-separated list of {"integers" if default and isinstance(default[0], int) else "numbers"}'
+    return {int: 'an integer', float: 'a number'}.get(type(default), 'a value')
+
+def _parse_option(name: str, text: str, default):
+    "`_parse_value`, with a failure reported as an `OptionError` naming the option and the type it needs."
+    try: return _parse_value(text, default)
+    except (TypeError, ValueError): raise OptionError(name, text, f'expected {_kind(default)}') from None
+
 def build_train_parser() -> argparse.ArgumentParser:
     "Options of `mtlface-train`: every TrainConfig and MTLFaceConfig field, plus --preset and --config."
-    p = argparse.ArgumentParser(prog='mtlface-train', description='Train MTLFace (AIFR, FAS or both) with HF Accelerate.')
+    p = OneLineParser(prog='mtlface-train', description='Train MTLFace (AIFR, FAS or both) with HF Accelerate.')
     p.add_argument('--preset', default='paper', choices=sorted(PRESETS), help='model preset')
     p.add_argument('--config', type=Path, default=None, help='JSON file of option values (command line wins)')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -434,28 +592,36 @@ def configs_from_args(argv=None) -> tuple[TrainConfig, MTLFaceConfig, bool]:
     "Parse the command line (and --config file) into a TrainConfig, an MTLFaceConfig and the progress flag."
     a = build_train_parser().parse_args(argv)
     given = {k: v for k, v in vars(a).items() if v is not None and k not in ('preset', 'config', 'no_progress')}
+    from_file = set()
     if a.config is not None:
         try: file_values = json.loads(a.config.read_text())
-        except (OSError, json.JSONDecodeError) as e: raise ValueError(f'{a.config}: cannot read options ({e})') from None
-        given = {**{AUTHOR_ALIASES.get(k, k): str(v) if not isinstance(v, list) else ','.join(map(str, v))
-                    for k, v in file_values.items()}, **given}
+        except (OSError, json.JSONDecodeError) as e: raise UsageError(f'{a.config}: cannot read options ({one_line(e)})') from None
+        if not isinstance(file_values, dict): raise UsageError(f'{a.config}: expected a JSON object of option values')
+        file_given = {AUTHOR_ALIASES.get(k, k): str(v) if not isinstance(v, list) else ','.join(map(str, v))
+                      for k, v in file_values.items()}
+        from_file = set(file_given) - set(given)
+        given = {**file_given, **given}
     tdef, mdef = TrainConfig(), config_from_preset(a.preset)
     tkeys, mkeys = {f.name for f in fields(TrainConfig)}, {f.name for f in fields(MTLFaceConfig)}
     unknown = set(given) - tkeys - mkeys
-    if unknown: raise ValueError(f'unknown option(s) {sorted(unknown)}')
-    tvals = {k: _parse_value(v, getattr(tdef, k)) for k, v in given.items() if k in tkeys}
-    mvals = {k: _parse_value(v, getattr(mdef, k)) for k, v in given.items() if k in mkeys}
-    return TrainConfig(**tvals), config_from_preset(a.preset, **mvals), not a.no_progress
+    if unknown: raise UsageError(f'{a.config}: unknown option(s) {sorted(unknown)}')  # only a file can hold them
+    try:
+        tvals = {k: _parse_option(k, v, getattr(tdef, k)) for k, v in given.items() if k in tkeys}
+        mvals = {k: _parse_option(k, v, getattr(mdef, k)) for k, v in given.items() if k in mkeys}
+        return TrainConfig(**tvals), config_from_preset(a.preset, **mvals), not a.no_progress
+    except OptionError as e:
+        if e.option in from_file: raise UsageError(f'{a.config}: "{e.option}": {e.cli_message().split(": ", 1)[1]}') from None
+        raise
 
-def main(argv=None) -> int:
-    "Entry point of `mtlface-train` and `python -m mtlface.train` (run under `accelerate launch` for several processes)."
-    try: cfg, model_cfg, progress = configs_from_args(argv)
-    except ValueError as e: print(f'mtlface-train: {e}', file=sys.stderr); return 2
-    try: result = train(cfg, model_cfg, progress)
-    except (FileNotFoundError, ValueError) as e:  # bad data or checkpoint: the message names the file
-        print(f'mtlface-train: {e}', file=sys.stderr); return 2
+def _main(argv=None) -> int:
+    cfg, model_cfg, progress = configs_from_args(argv)
+    result = train(cfg, model_cfg, progress)
     if 'eval' in result: print(json.dumps(dict(iterations=result['final_iteration'], **result['eval']), indent=1))
     return 0
+
+def main(argv=None) -> int:
+    "Entry point of `mtlface-train` and `python -m mtlface.train`: bad options, data or files give one line and exit status 2."
+    return run_command('mtlface-train', _main, argv)
 
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
 

@@ -2,14 +2,15 @@
 
 The app loads `runs/demo/model` when `make demo` has written it, else a random tiny model saved for the test:
 either way the slider must change the aged face, a bad upload must give a message and leave the demo working,
-and a good upload must become the input. The page is saved to docs/screenshots/demo.png (shown in the README).
+and a good upload must become the input. The page is saved to a temporary folder; `make screenshots` saves it
+to docs/screenshots/demo.png (shown in the README) instead.
 """
 import io, os, socket, subprocess, sys, time
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
 import pytest
-from conftest import ROOT, SCREENSHOTS, free_port, require
+from conftest import ROOT, free_port, require
 
 APP = ROOT / 'apps' / 'aging_demo.ipynb'
 
@@ -77,7 +78,7 @@ def wait_until(check, what: str, timeout: float = 60):
         time.sleep(0.25)
     raise AssertionError(f'timed out after {timeout} s waiting for {what}')
 
-def test_demo_in_chromium(voila_url, browser):
+def test_demo_in_chromium(voila_url, browser, screenshots):
     t0 = time.time()
     page = browser.new_page(viewport={'width': 1280, 'height': 1000})
     page.goto(voila_url, timeout=300_000)  # Voila answers once the app's cell has run
@@ -123,8 +124,7 @@ def test_demo_in_chromium(voila_url, browser):
     page.locator('.mtlface-group-6 img').wait_for(state='visible', timeout=60_000)
     assert page.locator('[class*="mtlface-group-"] img').count() == 7
     assert not out_img.is_visible()
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / 'demo.png'), full_page=True)
+    page.screenshot(path=str(screenshots / 'demo.png'), full_page=True)
     print(f'browser session {time.time() - t0:.1f} s')
     page.close()
 

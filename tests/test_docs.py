@@ -1,10 +1,10 @@
 """The docs site: built from the notebooks' stored outputs (tools/build_docs.py, what `make docs` runs without Quarto),
 then opened in headless Chromium: the home page and a component page must render with their pictures and the API
-signatures. Screenshots go to docs/screenshots/."""
+signatures. Screenshots go to a temporary folder (`make screenshots`: docs/screenshots/)."""
 import html, re, sys
 from pathlib import Path
 import pytest
-from conftest import ROOT, SCREENSHOTS, require
+from conftest import ROOT, require
 
 sys.path.insert(0, str(ROOT / 'tools'))
 
@@ -51,7 +51,7 @@ def images_of(page):
                                ok: i.complete && i.naturalWidth > 0, w: i.naturalWidth}))''')
 
 @pytest.mark.parametrize('name,shot,min_images', [('index', 'docs_index.png', 2), ('17_demo', 'docs_demo.png', 3)])
-def test_page_renders_in_chromium(site, browser, name, shot, min_images):
+def test_page_renders_in_chromium(site, browser, name, shot, min_images, screenshots):
     page = browser.new_page(viewport={'width': 1280, 'height': 900})
     errors = []
     page.on('pageerror', lambda e: errors.append(str(e)))
@@ -70,6 +70,5 @@ def test_page_renders_in_chromium(site, browser, name, shot, min_images):
         page.wait_for_selector('mjx-container', timeout=20_000)
         assert page.locator('text=def check_upload(').first.is_visible()
     assert not errors, errors
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / shot))
+    page.screenshot(path=str(screenshots / shot))
     page.close()
