@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from .core import age_to_group, group_names, AGE_GROUP_THRESHOLDS
 from .data import load_image, read_verification_bin
+from PIL import Image
 
 # %% auto #0
 __all__ = ['ACC_THRESHOLDS', 'VAL_THRESHOLDS', 'GAP_EDGES', 'pair_distances', 'fold_indices', 'accuracy_at', 'val_far',
@@ -21,7 +22,7 @@ __all__ = ['ACC_THRESHOLDS', 'VAL_THRESHOLDS', 'GAP_EDGES', 'pair_distances', 'f
            'rank1_accuracy', 'rank1_leave_one_out', 'age_mae', 'group_confusion', 'group_accuracy', 'fas_age_accuracy',
            'identity_preservation', 'group_center_age', 'ssim', 'ground_truth_error', 'age_smoothness', 'AgeCNN',
            'train_age_cnn', 'plot_roc', 'plot_similarity_by_gap', 'plot_age_confusion', 'plot_aged_grid',
-           'evaluate_model', 'build_eval_parser', 'eval_main']
+           'evaluate_model', 'rec_test_faces', 'align_pair_list', 'build_eval_parser', 'eval_main']
 
 # %% ../nbs/13_evaluate.ipynb #6c002836
 def pair_distances(embeddings: np.ndarray) -> np.ndarray:
@@ -428,7 +429,8 @@ def evaluate_model(model, data,                        # a dataset folder (see a
                    flip_test: bool = True, autocast: bool = False, batch_size: int = 64,
                    limit_pairs: int | None = None,     # evaluate only the first pairs of each .bin (quick looks)
                    progress: bool = True,
-                   pair_lists=()) -> dict:             # extra `path_a path_b same [age_a age_b]` pair lists
+                   pair_lists=(),                      # extra `path_a path_b same [age_a age_b]` pair lists
+                   test_faces=None) -> dict:           # `FaceRecord`s for the age measures instead of data/test.txt
     "Run verification, identification, age estimation and face-age-synthesis measures; returns the report."
     from mtlface.data import read_annotations
     data, t0 = Path(data), time.time()
@@ -442,8 +444,8 @@ def evaluate_model(model, data,                        # a dataset folder (see a
         rep, raw = verify_pair_list(model, path, batch_size, flip_test, autocast, progress)
         report['verification'][rep.name] = asdict(rep); curves[rep.name] = raw
     test_list = data / 'test.txt'
-    if test_list.exists():
-        recs = read_annotations(test_list)
+    if test_faces is not None or test_list.exists():
+        recs = list(test_faces) if test_faces is not None else read_annotations(test_list)
         recs = [recs[i] for i in _pick(len(recs), max_faces)]
         imgs = [load_image(r.path) for r in recs]
         emb, est = embed_faces(model, imgs, batch_size, flip_test, autocast, progress)
@@ -456,7 +458,7 @@ def evaluate_model(model, data,                        # a dataset folder (see a
                                                        gallery=len(g), probes=len(p), protocol='youngest gallery, oldest probe')
         report.update(_evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out))
     report['seconds'] = round(time.time() - t0, 1)
-    if out is not None: _write_outputs(Path(out), report, curves, conf if test_list.exists() else None)
+    if out is not None: _write_outputs(Path(out), report, curves, conf if 'age' in report else None)
     return report
 
 def _evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out) -> dict:
@@ -516,6 +518,48 @@ def _write_outputs(out: Path, report: dict, curves: dict, confusion):
         ax = plot_age_confusion(confusion); ax.figure.tight_layout(); ax.figure.savefig(out / 'age_confusion.png', dpi=110)
         plt.close(ax.figure)
 
+# %% ../nbs/13_evaluate.ipynb #4769b5b4
+def rec_test_faces(data,                 # dataset folder with train.rec + train.idx (in it or in train/)
+                   rec_ages,             # its age list (`read_rec_ages`)
+                   folder,               # scratch folder for the faces' JPEG files
+                   max_faces: int = 400  # faces to take, spread evenly over the annotated records
+                   ) -> tuple[list, str]:
+    "Annotated faces of a `.rec` as `FaceRecord`s (JPEG files written to `folder`), and a one-line account."
+    from mtlface.data import FaceRecord, find_insightface_rec, read_insightface_rec, read_rec_ages
+    from mtlface.datasets import RecFaceSource, faces_with_age
+    rec_dir = find_insightface_rec(data)
+    if rec_dir is None: raise FileNotFoundError(f'{data}: no train.rec + train.idx (in it or in train/) for --rec-ages')
+    src = RecFaceSource(read_insightface_rec(rec_dir), read_rec_ages(rec_ages))
+    kept, note = faces_with_age(src, str(rec_dir / 'train.rec'), f'{rec_ages} names none of its records')
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    recs = []
+    for i in _pick(len(kept), max_faces):
+        j = int(kept.indices[i]) if hasattr(kept, 'indices') else int(i)
+        path = folder / f'{src.rec.image_keys[j]:08d}.jpg'
+        path.write_bytes(src.rec.raw(j)[1])
+        recs.append(FaceRecord(int(src.identities[j]), path, float(src.ages[j]), int(src.genders[j])))
+    return recs, f'{note}; {len(recs)} of them measured (training faces, not a held-out set)'
+
+def align_pair_list(path,              # a `path_a path_b same [age_a age_b]` list of photos
+                    size: int,         # the model's image_size
+                    folder,            # scratch folder for the aligned crops and the new list
+                    detector=None      # None: `mtlface.align.default_detector()`
+                    ) -> Path:
+    "Align every photo of a pair list; returns a list of the same name, pairs and ages over the aligned crops."
+    from mtlface.align import align_photo, default_detector, load_photo
+    paths, same, ages = read_pair_list(path)
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    detector, done = detector or default_detector(), {}
+    for p in paths:
+        if p in done: continue
+        done[p] = folder / f'{len(done):06d}.png'
+        Image.fromarray(align_photo(load_photo(p), size, detector=detector, name=f'{path}: {p}').face).save(done[p])
+    rows = [f'{done[paths[2 * i]].name} {done[paths[2 * i + 1]].name} {int(s)}' + ('' if ages is None else f' {ages[i, 0]} {ages[i, 1]}')
+            for i, s in enumerate(same)]
+    out = folder / Path(path).name
+    out.write_text('\n'.join(rows) + '\n')
+    return out
+
 # %% ../nbs/13_evaluate.ipynb #c36af68a
 def build_eval_parser() -> argparse.ArgumentParser:
     "Command-line options of `mtlface-eval`."
@@ -529,6 +573,8 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--age-cnn-steps', type=int, default=300, help='independent age estimator training steps (0: skip)')
     p.add_argument('--limit-pairs', type=int, default=None)
     p.add_argument('--pair-list', type=Path, action='append', default=[], help='also verify this `path_a path_b same [age_a age_b]` list (repeatable)')
+    p.add_argument('--rec-ages', type=Path, default=None, help="ages for DATA's train.rec (the authors' annotations or `record_index age` lines): age measures on those faces")
+    p.add_argument('--align', action='store_true', help='align the photos of --pair-list lists first (five landmarks, mtlface[align] detector)')
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--no-flip', action='store_true', help='no flip test')
     p.add_argument('--bf16', action='store_true', help='bf16 autocast (fast on CPUs with bf16 units)')
@@ -543,10 +589,16 @@ def eval_main(argv=None) -> int:
     try: model = from_pretrained(a.checkpoint)
     except (FileNotFoundError, ValueError) as e: print(f'mtlface-eval: {e}', file=sys.stderr); return 2
     out = a.out or a.checkpoint.parent / 'eval'
+    import tempfile
     try:
-        report = evaluate_model(model, a.data, out, a.max_faces, a.fas_faces, a.age_cnn_steps, not a.no_flip, a.bf16,
-                                a.batch_size, a.limit_pairs, progress=not a.quiet, pair_lists=a.pair_list)
-    except (ValueError, FileNotFoundError) as e:  # bad input files: the message names the file and line/record
+        with tempfile.TemporaryDirectory() as scratch:
+            test_faces = None
+            if a.rec_ages:
+                test_faces, note = rec_test_faces(a.data, a.rec_ages, Path(scratch) / 'rec', a.max_faces); print(note)
+            lists = [align_pair_list(p, model.config.image_size, Path(scratch) / f'aligned{i}') for i, p in enumerate(a.pair_list)] if a.align else a.pair_list
+            report = evaluate_model(model, a.data, out, a.max_faces, a.fas_faces, a.age_cnn_steps, not a.no_flip, a.bf16,
+                                    a.batch_size, a.limit_pairs, progress=not a.quiet, pair_lists=lists, test_faces=test_faces)
+    except (ValueError, FileNotFoundError, ImportError) as e:  # bad input files (the message names the file and line/record), no detector
         print(f'mtlface-eval: {e}', file=sys.stderr); return 2
     for v in report['verification'].values(): print(VerificationReport(**v).summary())
     if 'age' in report: print(f"age: MAE {report['age']['mae']:.2f} years, group accuracy {100 * report['age']['group_accuracy']:.1f}%")
