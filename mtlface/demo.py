@@ -128,7 +128,8 @@ def training_summary(model_dir  # a `save_pretrained` folder written by `mtlface
     if (d / 'training.json').exists(): return json.loads((d / 'training.json').read_text())
     if (d.parent / 'train_config.json').exists():                      # runs from before training.json existed
         train = json.loads((d.parent / 'train_config.json').read_text()).get('train', {})
-        data = Path(train.get('data', ''))
+        given = Path(train.get('data', ''))                            # relative to where the run started: look up from the run
+        data = next((p for p in [given, *(q / given for q in d.resolve().parents)] if p.is_dir()), given)
         meta = data / 'metadata.json'
         synthetic = meta.exists() and 'mtlface-synth' in meta.read_text(errors='replace')
         return dict(task=train.get('task'), iterations=train.get('iterations'), data=str(data), synthetic=synthetic)
@@ -232,6 +233,7 @@ class AgingDemo:
                                               description='target age', continuous_update=False)
         self.all_groups = widgets.Checkbox(value=False, description='all groups side by side', indent=False)
         self.aligned = widgets.Checkbox(value=False, description='already aligned (skip face detection)', indent=False)
+        self.all_groups.add_class('mtlface-all-groups'); self.aligned.add_class('mtlface-aligned')
         self.message, self.note = widgets.HTML(), widgets.HTML()
         self.input_card, self.output_card = FaceCard(3, 'mtlface-input'), FaceCard(3, 'mtlface-output')
         self.grid_cards = [FaceCard(2, f'mtlface-group-{i}') for i in range(len(self.groups))]
