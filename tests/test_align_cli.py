@@ -70,8 +70,8 @@ def test_no_face_is_refused_others_still_aligned(photos, tmp_path):
 def test_several_faces_the_largest_and_said(tmp_path):
     needs_detector()
     img = skdata.astronaut()
-    small = np.asarray(Image.fromarray(img).resize((256, 256)))
-    canvas = np.full((512, 800, 3), 128, np.uint8); canvas[:, :512] = img; canvas[128:384, 530:786] = small
+    small = np.asarray(Image.fromarray(img).resize((384, 384)))
+    canvas = np.full((512, 920, 3), 128, np.uint8); canvas[:, :512] = img; canvas[64:448, 530:914] = small
     (tmp_path / 'two.png').write_bytes(png(canvas))
     r = run(tmp_path / 'two.png', '--out', tmp_path / 'out')
     assert r.returncode == 0, r.stderr
