@@ -313,9 +313,9 @@ def one_line(e: BaseException) -> str:
 
 def run_command(prog: str,   # the command's name, the start of every message
                 fn, *args):  # what the command does; returns the exit status
-    "Run `fn(*args)`; a `UsageError` / `ValueError` or an `OSError` becomes one line on stderr and exit status 2."
+    "Run `fn(*args)`; a `UsageError` / `ValueError`, an `OSError` or a missing optional package (`ImportError`) becomes one line on stderr and exit status 2."
     try: return fn(*args)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, ImportError) as e:
         print(f'{prog}: {one_line(e)}', file=sys.stderr); return 2
 
 # %% ../nbs/00_core.ipynb #4273212d

@@ -4,9 +4,9 @@
 
 # %% ../nbs/10_data.ipynb #235d9d37
 from __future__ import annotations
-import io, math, os, pickle, struct, warnings
+import io, math, os, pickle, re, struct, warnings
 from collections import namedtuple
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 import numpy as np
@@ -17,7 +17,8 @@ __all__ = ['IMAGE_EXTENSIONS', 'AGE_RANGE', 'RECORDIO_MAGIC', 'IRHeader', 'DataF
            'UnsafePickleError', 'require_file', 'load_image', 'encode_image', 'FaceRecord', 'FaceList',
            'read_annotations', 'write_annotations', 'read_identity_folders', 'pack_header', 'unpack_header',
            'encode_record', 'RecordIOWriter', 'iter_records', 'RecordIOReader', 'write_insightface_rec',
-           'InsightfaceRec', 'read_insightface_rec', 'read_verification_bin', 'write_verification_bin']
+           'InsightfaceRec', 'read_insightface_rec', 'RecAges', 'read_rec_ages', 'write_rec_ages',
+           'find_insightface_rec', 'read_verification_bin', 'write_verification_bin']
 
 # %% ../nbs/10_data.ipynb #f77da35e
 class DataFormatError(ValueError):
@@ -463,6 +464,89 @@ class InsightfaceRec:
 def read_insightface_rec(root, size=None) -> InsightfaceRec:
     "Open an insightface training folder (`train.rec` + `train.idx`) for reading faces by index."
     return InsightfaceRec(root, size)
+
+# %% ../nbs/10_data.ipynb #2c8b1add
+_CONVERTER_NAME = re.compile(r'(\d+)/(\d+)\.\w+$')  # the authors' converter: {label:06d}/{record index:08d}.jpg
+
+@dataclass
+class RecAges:
+    "Ages and genders for records of an insightface `.rec`, by record key, as read from a list."
+    keys: np.ndarray       # record key (index in train.idx) of each entry
+    ages: np.ndarray       # age in years
+    genders: np.ndarray    # 1 male, 0 female, −1 unknown
+    labels: np.ndarray     # identity label the filename names; −1 for `record_index age` lines
+    lines: np.ndarray      # line of the list each entry comes from
+    source: Path | None = None                     # the list file
+    skipped: list = field(default_factory=list)   # (line, reason) of bad lines skipped
+
+    def __len__(self): return len(self.keys)
+
+# %% ../nbs/10_data.ipynb #ee5ac315
+def _age_gender(age_s: str, gender_s: str | None) -> tuple[float, int]:
+    try: age = float(age_s)
+    except ValueError: raise _BadLine(f'age {age_s!r} is not a number') from None
+    if not AGE_RANGE[0] <= age <= AGE_RANGE[1]: raise _BadLine(f'age {age_s} is outside {AGE_RANGE[0]}..{AGE_RANGE[1]}')
+    if gender_s is None: return age, -1
+    try: gender = float(gender_s)
+    except ValueError: gender = None
+    if gender not in (0.0, 1.0): raise _BadLine(f'gender {gender_s!r} must be 0 (female) or 1 (male)')
+    return age, int(gender)
+
+def _parse_rec_age(text: str) -> tuple[int, float, int, int]:
+    "(record key, age, gender, label named by the filename or −1) of one line."
+    f = text.split()
+    if len(f) == 4:
+        m = _CONVERTER_NAME.search(f[1].replace('\\', '/'))
+        if m is None: raise _BadLine(f"filename {f[1]!r} is not <label>/<record index>.jpg, the authors' converter naming")
+        return (int(m[2]), *_age_gender(f[2], f[3]), int(m[1]))
+    if len(f) in (2, 3):
+        if not f[0].isdigit(): raise _BadLine(f'record index {f[0]!r} is not a whole number')
+        return (int(f[0]), *_age_gender(f[1], f[2] if len(f) == 3 else None), -1)
+    raise _BadLine(f'expected "id filename age gender" or "record_index age [gender]", got {len(f)} fields')
+
+# %% ../nbs/10_data.ipynb #273c86f2
+def read_rec_ages(path,                     # the list: `id 000012/00000345.jpg age gender` or `345 age [gender]` lines
+                  skip_bad: bool = False     # skip bad lines (listed in `.skipped`, one warning) instead of raising
+                  ) -> RecAges:
+    "Read ages for `.rec` records; a bad or repeated line raises `DataFormatError` naming the file and the line."
+    path, rows, lines, skipped, seen = Path(path), [], [], [], {}
+    for lineno, raw in enumerate(path.read_bytes().split(b'\n'), 1):
+        try:
+            try: text = raw.decode('utf-8').strip().lstrip('\ufeff')
+            except UnicodeDecodeError: raise _BadLine('not UTF-8 text') from None
+            if not text or text.startswith('#'): continue
+            row = _parse_rec_age(text)
+            if row[0] in seen: raise _BadLine(f'record {row[0]} already has an age on line {seen[row[0]]}')
+            seen[row[0]] = lineno; rows.append(row); lines.append(lineno)
+        except _BadLine as e:
+            if not skip_bad:
+                raise DataFormatError(f'{path}:{lineno}: {e}: {raw.decode("utf-8", "replace").strip()!r}') from None
+            skipped.append((lineno, str(e)))
+    if skipped:
+        warnings.warn(f'{path}: skipped {len(skipped)} bad line(s), the first at line {skipped[0][0]}: '
+                      f'{skipped[0][1]} (all are listed in .skipped of the result)', stacklevel=2)
+    cols = list(zip(*rows)) if rows else [(), (), (), ()]
+    keys, ages, genders, labels = (np.array(c, dtype=t) for c, t in zip(cols, (np.int64, np.float32, np.int64, np.int64)))
+    return RecAges(keys, ages, genders, labels, np.array(lines, dtype=np.int64), path, skipped)
+
+def write_rec_ages(path,                  # the list file to write
+                   keys, ages,            # record keys and their ages
+                   genders=None           # 0/1 per record, or None to leave gender out
+                   ) -> Path:
+    "Write a plain `record_index age [gender]` list that `read_rec_ages` reads back."
+    path = Path(path)
+    gs = [None] * len(keys) if genders is None else list(genders)
+    rows = [f'{int(k)} {_format_age(a)}' + ('' if g is None or g < 0 else f' {int(g)}') for k, a, g in zip(keys, ages, gs)]
+    path.parent.mkdir(parents=True, exist_ok=True); path.write_text(''.join(r + '\n' for r in rows))
+    return path
+
+# %% ../nbs/10_data.ipynb #9afc90c1
+def find_insightface_rec(root  # a dataset folder
+                         ) -> Path | None:
+    "The folder holding `train.rec` + `train.idx`: `root` itself (insightface's layout) or `root/train`; None if neither."
+    for d in (Path(root), Path(root) / 'train'):
+        if (d / 'train.rec').is_file() and (d / 'train.idx').is_file(): return d
+    return None
 
 # %% ../nbs/10_data.ipynb #72fbd618
 class _NoGlobalsUnpickler(pickle.Unpickler):

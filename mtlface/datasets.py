@@ -11,15 +11,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 from .core import age_to_group
-from .data import FaceList, InsightfaceRec, load_image
+from .data import DataFormatError, FaceList, InsightfaceRec, RecAges, load_image
 from .core import one_line
-from .data import DataFormatError
 from torch.utils.data import default_collate
 
 # %% auto #0
 __all__ = ['SampleKey', 'SampleStream', 'IterationBatchSampler', 'position_rng', 'resize_image', 'to_model_tensor',
-           'FaceTransform', 'ArrayFaceSource', 'RecordsFaceSource', 'RecFaceSource', 'FaceDataset', 'FASDataset',
-           'ItemError', 'ReportingDataset', 'collate_or_error', 'ReportingLoader']
+           'FaceTransform', 'ArrayFaceSource', 'RecordsFaceSource', 'RecFaceSource', 'join_rec_ages', 'FaceSubset',
+           'faces_with_age', 'FaceDataset', 'FASDataset', 'ItemError', 'ReportingDataset', 'collate_or_error',
+           'ReportingLoader']
 
 # %% ../nbs/11_datasets.ipynb #caf0302a
 class SampleKey(NamedTuple):
@@ -139,8 +139,9 @@ class RecordsFaceSource:
         return load_image(self.records[i].path, self.size), int(self.identities[i]), float(self.ages[i]), int(self.genders[i])
 
 class RecFaceSource:
-    "Face source over an insightface `train.rec` (`InsightfaceRec`): labels from its identity records; ages unknown."
-    def __init__(self, rec: InsightfaceRec):
+    "Face source over an insightface `train.rec`: labels from its identity records; ages from `ages` where it has one."
+    def __init__(self, rec: InsightfaceRec,
+                 ages: RecAges | None = None):  # ages joined by record key (`read_rec_ages`); None: every age NaN
         self.rec = rec
         ranges = rec.identity_ranges()
         if ranges:   # label of image key k: the identity whose range holds k (no image decoded)
@@ -153,13 +154,62 @@ class RecFaceSource:
         self.identities = np.array(labels, dtype=np.int64)
         self.ages = np.full(len(rec), np.nan, dtype=np.float32)
         self.genders = np.full(len(rec), -1, dtype=np.int64)
+        self.age_list = ages
+        if ages is not None: self.ages, self.genders = join_rec_ages(rec.image_keys, self.identities, ages, str(rec.records.rec_path))
 
     def __len__(self): return len(self.rec)
 
     def sample(self, i: int) -> tuple[np.ndarray, int, float, int]:
-        "The i-th face: (image, identity label of the `.rec`, NaN age, −1 gender)."
+        "The i-th face: (image, identity label of the `.rec`, age (NaN if unknown), gender (−1 if unknown))."
         img, label = self.rec[i]
-        return img, label, float('nan'), -1
+        return img, label, float(self.ages[i]), int(self.genders[i])
+
+# %% ../nbs/11_datasets.ipynb #a6f69da5
+def join_rec_ages(image_keys: Sequence[int],  # the `.rec`'s image record keys, in item order
+                  labels: np.ndarray,         # identity label of each item
+                  ann: RecAges,               # the age list
+                  name: str = 'train.rec'     # what errors call the `.rec`
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    "Ages (NaN where the list gives none) and genders (−1) per item; a line that does not fit the `.rec` raises."
+    pos = {int(k): i for i, k in enumerate(image_keys)}
+    idx = np.array([pos.get(int(k), -1) for k in ann.keys], dtype=np.int64)
+    bad = np.flatnonzero(idx < 0)
+    if len(bad):
+        j, span = bad[0], f'{min(pos)}…{max(pos)}' if pos else 'none'
+        raise DataFormatError(f'{ann.source}:{ann.lines[j]}: record {ann.keys[j]} is not an image record of {name} '
+                              f'(images: {span}); {len(bad)} of {len(ann)} lines name records it lacks: a list for another .rec?')
+    clash = np.flatnonzero((ann.labels >= 0) & (ann.labels != np.asarray(labels)[idx]))
+    if len(clash):
+        j = clash[0]
+        raise DataFormatError(f'{ann.source}:{ann.lines[j]}: the filename says identity {ann.labels[j]}, record {ann.keys[j]} '
+                              f'of {name} is identity {labels[idx[j]]} ({len(clash)} lines disagree): a list for another .rec?')
+    ages, genders = np.full(len(image_keys), np.nan, np.float32), np.full(len(image_keys), -1, np.int64)
+    ages[idx], genders[idx] = ann.ages, ann.genders
+    return ages, genders
+
+# %% ../nbs/11_datasets.ipynb #e9afbc97
+class FaceSubset:
+    "The faces of a source at `indices`, as a face source (identities keep the source's labels)."
+    def __init__(self, source, indices: Sequence[int]):
+        self.source, self.indices = source, np.asarray(indices, dtype=np.int64)
+        self.identities, self.ages, self.genders = (np.asarray(a)[self.indices] for a in (source.identities, source.ages, source.genders))
+
+    def __len__(self): return len(self.indices)
+
+    def sample(self, i: int) -> tuple[np.ndarray, int, float, int]:
+        "The i-th kept face: (image, identity, age, gender)."
+        return self.source.sample(int(self.indices[i]))
+
+def faces_with_age(source,                 # any face source
+                   name: str = 'the data', # what messages call it
+                   hint: str = ''          # appended when no face has an age: where ages come from
+                   ) -> tuple[object, str]:
+    "The faces of `source` that have an age (all of it if every face has one) and a one-line account; none raises."
+    known = ~np.isnan(np.asarray(source.ages, dtype=np.float64))
+    n, k = len(known), int(known.sum())
+    if k == 0: raise ValueError(f'{name}: none of its {n} faces has an age; AIFR and FAS need ages' + (f' ({hint})' if hint else ''))
+    if k == n: return source, f'{name}: all {n} faces have an age'
+    return FaceSubset(source, np.flatnonzero(known)), f'{name}: {k} of {n} faces have an age; {n - k} without one are skipped'
 
 # %% ../nbs/11_datasets.ipynb #609395b4
 def _key(k) -> SampleKey: return k if isinstance(k, SampleKey) else SampleKey(int(k), None)

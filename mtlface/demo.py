@@ -14,10 +14,12 @@ from PIL import Image, UnidentifiedImageError
 from .core import config_from_preset, group_names, image_to_tensor, tensor_to_image
 from .model import CONFIG_NAME, MTLFace, from_pretrained
 from .synth import identities, render
+from .align import DetectorUnavailable, NoFaceError, align_photo, default_detector, load_photo
 
 # %% auto #0
-__all__ = ['sample_faces', 'UploadError', 'check_upload', 'quick_train', 'load_or_train', 'AgingResult', 'age_all_groups',
-           'plot_aging', 'to_png', 'FaceCard', 'AgingDemo', 'last_iteration', 'follow_progress', 'Launcher', 'launch']
+__all__ = ['sample_faces', 'UploadError', 'check_upload', 'prepare_upload', 'quick_train', 'load_or_train', 'training_summary',
+           'model_card', 'AgingResult', 'age_all_groups', 'plot_aging', 'to_png', 'FaceCard', 'AgingDemo',
+           'last_iteration', 'follow_progress', 'Launcher', 'launch']
 
 # %% ../nbs/17_demo.ipynb #344e2ff6
 def sample_faces(n: int = 6,                        # how many people
@@ -59,6 +61,30 @@ def check_upload(data: bytes,            # the uploaded file's bytes
     if w != size: im = im.resize((size, size), Image.LANCZOS)
     return np.asarray(im).copy()  # (size, size, 3) uint8
 
+# %% ../nbs/17_demo.ipynb #2948e0bc
+def prepare_upload(data: bytes,             # the uploaded file's bytes
+                   name: str = 'upload',    # the file's name, used in messages
+                   size: int = 64,          # the model's input side
+                   aligned: bool = False,   # True: the upload is already an aligned crop (`check_upload`)
+                   detector=None,           # face detector (None: `mtlface.align.default_detector()`)
+                   max_side: int = 4096     # larger images are refused before they are decoded
+                  ) -> tuple[np.ndarray, str]:
+    "The size×size×3 face the model takes from an upload, and a note on how it was made; `UploadError` says why not."
+    if aligned: return check_upload(data, name, size, max_side), f'{name}: taken as an aligned crop'
+    if not data: raise UploadError(f'{name}: the file is empty.')
+    try: im = Image.open(io.BytesIO(bytes(data)))
+    except _DECODE_ERRORS: raise UploadError(f'{name}: not an image this demo can read (PNG, JPEG, BMP, WebP …).') from None
+    if max(im.size) > max_side: raise UploadError(f'{name}: it is too large ({im.size[0]}×{im.size[1]}): at most {max_side}×{max_side} pixels.')
+    if im.mode in ('L', 'LA', '1', 'I', 'I;16', 'F'):
+        raise UploadError(f'{name}: it is {_MODE_NAMES.get(im.mode, im.mode)}; the model was trained on colour faces.')
+    try: photo = load_photo(bytes(data), name)
+    except ValueError: raise UploadError(f'{name}: the image data is broken and cannot be decoded.') from None
+    try: res = align_photo(photo, size, detector=detector or default_detector(), name=name)
+    except NoFaceError as e: raise UploadError(f'{e}. To use an aligned crop as it is, tick "already aligned".') from None
+    except DetectorUnavailable as e: raise UploadError(f'{name}: cannot look for a face: {e}; or tick "already aligned".') from None
+    return res.face, f'{name}: {res.note}; aligned to {size}×{size} (the crop shown is what the model sees)'
+
+
 # %% ../nbs/17_demo.ipynb #37dc5843
 def quick_train(out_dir,                 # folder for the synthetic data, the run and its model (`out_dir/run/model`)
                 iterations: int = 60,    # joint AIFR + FAS optimizer steps
@@ -93,6 +119,35 @@ def load_or_train(model_dir,              # a `save_pretrained` folder, e.g. 'ru
     quick_train(fallback_dir, iterations, progress=progress, **train_kwargs)
     return from_pretrained(quick).eval(), (f'no model at {model_dir}: trained a tiny one on synthetic faces in '
                                            f'{time.time() - t0:.0f} s, kept in {quick} (run `make demo` for a better one)')
+
+# %% ../nbs/17_demo.ipynb #c1f7eea9
+def training_summary(model_dir  # a `save_pretrained` folder written by `mtlface-train`
+                     ) -> dict:
+    "What the model in `model_dir` was trained on: its `training.json`, or what the run's `train_config.json` says."
+    d = Path(model_dir)
+    if (d / 'training.json').exists(): return json.loads((d / 'training.json').read_text())
+    if (d.parent / 'train_config.json').exists():                      # runs from before training.json existed
+        train = json.loads((d.parent / 'train_config.json').read_text()).get('train', {})
+        given = Path(train.get('data', ''))                            # relative to where the run started: look up from the run
+        data = next((p for p in [given, *(q / given for q in d.resolve().parents)] if p.is_dir()), given)
+        meta = data / 'metadata.json'
+        synthetic = meta.exists() and 'mtlface-synth' in meta.read_text(errors='replace')
+        return dict(task=train.get('task'), iterations=train.get('iterations'), data=str(data), synthetic=synthetic)
+    return {}
+
+def model_card(model: MTLFace, model_dir) -> str:
+    "HTML lines: which model is loaded, what it was trained on, and a warning if that was synthetic faces only."
+    c, t = model.config, training_summary(model_dir)
+    line = (f'model <b>{html.escape(str(model_dir))}</b>: {c.backbone}, {c.image_size} px, {c.n_groups} age groups')
+    if not t: return line + '; no record of its training data'
+    faces = f", {t['faces_with_age']} faces with an age" if 'faces_with_age' in t else ''
+    line += (f"; trained ({t.get('task')}, {t.get('iterations')} iterations) on {html.escape(str(t.get('data')))}"
+             f"{' (' + t['format'] + ')' if 'format' in t else ''}{faces}")
+    if t.get('synthetic'):
+        line += ('<div class="mtlface-warning" style="color:#8a4b00"><b>⚠ Trained on synthetic faces only.</b> It has '
+                 'never seen a photo and does not transfer to photos: for an uploaded photo its ages and aged faces '
+                 'mean nothing. Train on real faces for that (data/README.md).</div>')
+    return line
 
 # %% ../nbs/17_demo.ipynb #3b5d74fd
 @dataclass
@@ -177,13 +232,15 @@ class AgingDemo:
         self.slider = widgets.SelectionSlider(options=[(g, i) for i, g in enumerate(self.groups)], value=0,
                                               description='target age', continuous_update=False)
         self.all_groups = widgets.Checkbox(value=False, description='all groups side by side', indent=False)
-        self.message = widgets.HTML()
+        self.aligned = widgets.Checkbox(value=False, description='already aligned (skip face detection)', indent=False)
+        self.all_groups.add_class('mtlface-all-groups'); self.aligned.add_class('mtlface-aligned')
+        self.message, self.note = widgets.HTML(), widgets.HTML()
         self.input_card, self.output_card = FaceCard(3, 'mtlface-input'), FaceCard(3, 'mtlface-output')
         self.grid_cards = [FaceCard(2, f'mtlface-group-{i}') for i in range(len(self.groups))]
         self.grid = widgets.HBox([c.box for c in self.grid_cards], layout=widgets.Layout(flex_flow='row wrap'))
         self.ui = widgets.VBox([self.status,
-                                widgets.HBox([self.picker, self.upload]), widgets.HBox([self.slider, self.all_groups]),
-                                self.message, widgets.HBox([self.input_card.box, self.output_card.box]), self.grid])
+                                widgets.HBox([self.picker, self.upload, self.aligned]), widgets.HBox([self.slider, self.all_groups]),
+                                self.message, self.note, widgets.HBox([self.input_card.box, self.output_card.box]), self.grid])
         self.ui.add_class('mtlface-demo')
 
     def _repr_mimebundle_(self, **kwargs): return self.ui._repr_mimebundle_(**kwargs)
@@ -213,12 +270,12 @@ class AgingDemo:
         self.picker.value = name
 
     def handle_upload(self, name: str, data: bytes) -> bool:
-        "Check an uploaded file; select it if it is an aligned face, else show why not. True if it was taken."
-        try: face = check_upload(data, name, self.size)
+        "Align an uploaded photo (or check an aligned crop) and select it, else show why not. True if it was taken."
+        try: face, note = prepare_upload(data, name, self.size, self.aligned.value)
         except UploadError as e:
             self.message.value = f'<div class="mtlface-message" style="color:#b00020">⚠ {html.escape(str(e))}</div>'
             return False
-        self.message.value = ''
+        self.message.value, self.note.value = '', f'<div class="mtlface-note"><small>{html.escape(note)}</small></div>'
         self.add_face(f'upload: {name}', face)
         return True
 
@@ -273,7 +330,8 @@ class Launcher:
                 threading.Thread(target=follow_progress, args=(self.fallback_dir / 'run' / 'log.jsonl', self.bar, stop),
                                  daemon=True).start()
             model, status = load_or_train(self.model_dir, self.fallback_dir, self.iterations, progress=False, **self.train_kwargs)
-            self.demo = AgingDemo(model, self.samples, status)
+            loaded = self.model_dir if (self.model_dir / CONFIG_NAME).exists() else quick
+            self.demo = AgingDemo(model, self.samples, f'{html.escape(status)}<br>{model_card(model, loaded)}')
             self.ui.children = [self.demo.ui]
         except Exception as e:
             self.error = e

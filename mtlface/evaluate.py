@@ -15,6 +15,7 @@ from .data import load_image, read_verification_bin
 from .heads import dex_age
 from .core import OneLineParser, UsageError, check_free_space, check_writable, int_at_least, run_command
 from .data import DataFormatError, read_annotations, require_file
+from PIL import Image
 
 # %% auto #0
 __all__ = ['ACC_THRESHOLDS', 'VAL_THRESHOLDS', 'GAP_EDGES', 'FAS_MEASURES', 'pair_distances', 'fold_indices', 'accuracy_at',
@@ -25,7 +26,8 @@ __all__ = ['ACC_THRESHOLDS', 'VAL_THRESHOLDS', 'GAP_EDGES', 'FAS_MEASURES', 'pai
            'identity_preservation', 'group_center_age', 'ssim', 'ground_truth_error', 'age_smoothness', 'AgeCNN',
            'train_age_cnn', 'mean_ci', 'changed_pixels', 'masked_l1', 'fas_measures', 'fas_table', 'fas_summary',
            'plot_fas_measures', 'plot_roc', 'plot_similarity_by_gap', 'plot_age_confusion', 'plot_aged_grid',
-           'evaluate_model', 'fas_sources', 'build_eval_parser', 'check_eval_inputs', 'eval_main']
+           'evaluate_model', 'fas_sources', 'rec_test_faces', 'align_pair_list', 'build_eval_parser',
+           'check_eval_inputs', 'eval_main']
 
 # %% ../nbs/13_evaluate.ipynb #6c002836
 def pair_distances(embeddings: np.ndarray) -> np.ndarray:
@@ -560,7 +562,8 @@ def evaluate_model(model, data,                        # a dataset folder (see a
                    flip_test: bool = True, autocast: bool = False, batch_size: int = 64,
                    limit_pairs: int | None = None,     # evaluate only the first pairs of each .bin (quick looks)
                    progress: bool = True,
-                   pair_lists=()) -> dict:             # extra `path_a path_b same [age_a age_b]` pair lists
+                   pair_lists=(),                      # extra `path_a path_b same [age_a age_b]` pair lists
+                   test_faces=None) -> dict:           # `FaceRecord`s for the age measures instead of data/test.txt
     "Run verification, identification, age estimation and face-age-synthesis measures; returns the report."
     from mtlface.data import read_annotations
     data, t0 = Path(data), time.time()
@@ -574,8 +577,8 @@ def evaluate_model(model, data,                        # a dataset folder (see a
         rep, raw = verify_pair_list(model, path, batch_size, flip_test, autocast, progress)
         report['verification'][rep.name] = asdict(rep); curves[rep.name] = raw
     test_list = data / 'test.txt'
-    if test_list.exists():
-        recs = read_annotations(test_list, min_faces=1)
+    if test_faces is not None or test_list.exists():
+        recs = list(test_faces) if test_faces is not None else read_annotations(test_list, min_faces=1)
         recs = [recs[i] for i in _pick(len(recs), max_faces)]
         imgs = [load_image(r.path) for r in recs]
         emb, est = embed_faces(model, imgs, batch_size, flip_test, autocast, progress)
@@ -588,7 +591,7 @@ def evaluate_model(model, data,                        # a dataset folder (see a
                                                        gallery=len(g), probes=len(p), protocol='youngest gallery, oldest probe')
         report.update(_evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out))
     report['seconds'] = round(time.time() - t0, 1)
-    if out is not None: _write_outputs(Path(out), report, curves, conf if test_list.exists() else None)
+    if out is not None: _write_outputs(Path(out), report, curves, conf if 'age' in report else None)
     return report
 
 def fas_sources(data, records, faces: int, size: int, n_groups: int = 7):
@@ -642,6 +645,48 @@ def _write_outputs(out: Path, report: dict, curves: dict, confusion):
         ax = plot_age_confusion(confusion); ax.figure.tight_layout(); ax.figure.savefig(out / 'age_confusion.png', dpi=110)
         plt.close(ax.figure)
 
+# %% ../nbs/13_evaluate.ipynb #4769b5b4
+def rec_test_faces(data,                 # dataset folder with train.rec + train.idx (in it or in train/)
+                   rec_ages,             # its age list (`read_rec_ages`)
+                   folder,               # scratch folder for the faces' JPEG files
+                   max_faces: int = 400  # faces to take, spread evenly over the annotated records
+                   ) -> tuple[list, str]:
+    "Annotated faces of a `.rec` as `FaceRecord`s (JPEG files written to `folder`), and a one-line account."
+    from mtlface.data import FaceRecord, find_insightface_rec, read_insightface_rec, read_rec_ages
+    from mtlface.datasets import RecFaceSource, faces_with_age
+    rec_dir = find_insightface_rec(data)
+    if rec_dir is None: raise FileNotFoundError(f'{data}: no train.rec + train.idx (in it or in train/) for --rec-ages')
+    src = RecFaceSource(read_insightface_rec(rec_dir), read_rec_ages(rec_ages))
+    kept, note = faces_with_age(src, str(rec_dir / 'train.rec'), f'{rec_ages} names none of its records')
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    recs = []
+    for i in _pick(len(kept), max_faces):
+        j = int(kept.indices[i]) if hasattr(kept, 'indices') else int(i)
+        path = folder / f'{src.rec.image_keys[j]:08d}.jpg'
+        path.write_bytes(src.rec.raw(j)[1])
+        recs.append(FaceRecord(int(src.identities[j]), path, float(src.ages[j]), int(src.genders[j])))
+    return recs, f'{note}; {len(recs)} of them measured (training faces, not a held-out set)'
+
+def align_pair_list(path,              # a `path_a path_b same [age_a age_b]` list of photos
+                    size: int,         # the model's image_size
+                    folder,            # scratch folder for the aligned crops and the new list
+                    detector=None      # None: `mtlface.align.default_detector()`
+                    ) -> Path:
+    "Align every photo of a pair list; returns a list of the same name, pairs and ages over the aligned crops."
+    from mtlface.align import align_photo, default_detector, load_photo
+    paths, same, ages = read_pair_list(path)
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    detector, done = detector or default_detector(), {}
+    for p in paths:
+        if p in done: continue
+        done[p] = folder / f'{len(done):06d}.png'
+        Image.fromarray(align_photo(load_photo(p), size, detector=detector, name=f'{path}: {p}').face).save(done[p])
+    rows = [f'{done[paths[2 * i]].name} {done[paths[2 * i + 1]].name} {int(s)}' + ('' if ages is None else f' {ages[i, 0]} {ages[i, 1]}')
+            for i, s in enumerate(same)]
+    out = folder / Path(path).name
+    out.write_text('\n'.join(rows) + '\n')
+    return out
+
 # %% ../nbs/13_evaluate.ipynb #c36af68a
 def build_eval_parser() -> argparse.ArgumentParser:
     "Command-line options of `mtlface-eval`."
@@ -655,6 +700,8 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--age-cnn-steps', type=int_at_least(0), default=300, help='independent age estimator training steps (0: skip)')
     p.add_argument('--limit-pairs', type=int_at_least(10), default=None, help='evaluate only the first pairs of each .bin')
     p.add_argument('--pair-list', type=Path, action='append', default=[], help='also verify this `path_a path_b same [age_a age_b]` list (repeatable)')
+    p.add_argument('--rec-ages', type=Path, default=None, help="ages for DATA's train.rec (the authors' annotations or `record_index age` lines): age measures on those faces")
+    p.add_argument('--align', action='store_true', help='align the photos of --pair-list lists first (five landmarks, mtlface[align] detector)')
     p.add_argument('--batch-size', type=int_at_least(1), default=64)
     p.add_argument('--no-flip', action='store_true', help='no flip test')
     p.add_argument('--bf16', action='store_true', help='bf16 autocast (fast on CPUs with bf16 units)')
@@ -679,8 +726,14 @@ def _eval(argv=None) -> int:
     check_eval_inputs(a.data, a.pair_list, a.limit_pairs)
     model = from_pretrained(a.checkpoint)
     check_writable(out, '--out'); check_free_space(out, 20 << 20, 'the report and its plots')
-    report = evaluate_model(model, a.data, out, a.max_faces, a.fas_faces, a.age_cnn_steps, not a.no_flip, a.bf16,
-                            a.batch_size, a.limit_pairs, progress=not a.quiet, pair_lists=a.pair_list)
+    import tempfile
+    with tempfile.TemporaryDirectory() as scratch:
+        test_faces = None
+        if a.rec_ages:
+            test_faces, note = rec_test_faces(a.data, a.rec_ages, Path(scratch) / 'rec', a.max_faces); print(note)
+        lists = [align_pair_list(p, model.config.image_size, Path(scratch) / f'aligned{i}') for i, p in enumerate(a.pair_list)] if a.align else a.pair_list
+        report = evaluate_model(model, a.data, out, a.max_faces, a.fas_faces, a.age_cnn_steps, not a.no_flip, a.bf16,
+                                a.batch_size, a.limit_pairs, progress=not a.quiet, pair_lists=lists, test_faces=test_faces)
     for v in report['verification'].values(): print(VerificationReport(**v).summary())
     if 'age' in report: print(f"age: MAE {report['age']['mae']:.2f} years, group accuracy {100 * report['age']['group_accuracy']:.1f}%")
     if 'identification' in report: print(f"identification rank-1: {100 * report['identification']['rank1']:.1f}%")

@@ -11,7 +11,7 @@ from pathlib import Path
 from .core import OneLineParser, check_writable, int_at_least, run_command
 import numpy as np
 from .synth import Identity, Nuisance, identities, random_nuisance, render
-from .data import (FaceRecord, encode_image, write_annotations, write_insightface_rec,
+from .data import (FaceRecord, encode_image, write_annotations, write_insightface_rec, write_rec_ages,
                           write_verification_bin)
 
 # %% auto #0
@@ -133,10 +133,12 @@ def write_synthetic_dataset(out,                     # folder to write (created;
     write_annotations(records['train'] + records['test'], out / 'annotations.txt', root=out)
     for split in ('train', 'test'): write_annotations(records[split], out / f'{split}.txt', root=out)
     if spec.write_rec:
-        by_id = {}
+        by_id, ages_by_id = {}, {}
         for (p, j, age, _), data in zip(faces, encoded):
-            if p not in test: by_id.setdefault(p, []).append(data)
+            if p not in test: by_id.setdefault(p, []).append(data); ages_by_id.setdefault(p, []).append(age)
         write_insightface_rec(out / 'train', [by_id[p] for p in sorted(by_id)])  # the same encoded bytes as the files
+        ages = [(a, people[p].gender) for p in sorted(by_id) for a in ages_by_id[p]]  # record keys 1, 2, … in this order
+        write_rec_ages(out / 'train' / 'ages.txt', range(1, len(ages) + 1), [a for a, _ in ages], [g for _, g in ages])
     _write_pairs(out, 'cross_age', 1, spec, people, verification_pairs(spec, spec.cross_age_gap, salt=1), workers, progress)
     _write_pairs(out, 'age_gap', 2, spec, people, verification_pairs(spec, spec.spread_gap, salt=2), workers, progress)
     summary = dict(images=len(faces), train_images=len(records['train']), test_images=len(records['test']),

@@ -14,29 +14,30 @@ from torch.utils.data import DataLoader
 from .core import MTLFaceConfig, config_from_preset, config_to_dict, seed_everything, PRESETS
 from .model import MTLFace
 from .grl import grl_lambda_at
-from .data import read_annotations, read_insightface_rec
+from .data import read_annotations, read_insightface_rec, read_rec_ages, find_insightface_rec
 import zipfile
 from .core import (OneLineParser, OptionError, UsageError, check_free_space, check_options, check_writable,
                           format_bytes, one_line, run_command)
 from .data import DataFormatError, load_image, read_verification_bin
 from .datasets import ReportingDataset, ReportingLoader, collate_or_error
 from .datasets import (FaceDataset, FASDataset, FaceTransform, IterationBatchSampler, RecordsFaceSource,
-                              RecFaceSource)
+                              RecFaceSource, faces_with_age)
 
 # %% auto #0
-__all__ = ['STATE_NAME', 'SYNTHESIS_FIELDS', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr_lr', 'split_decay', 'build_optimizers',
-           'pick_mixed_precision', 'load_train_source', 'make_loader', 'check_eval_data', 'check_run', 'run_bytes',
-           'complete_checkpoints', 'save_checkpoint', 'load_checkpoint', 'checkpoint_problem', 'resume_newest',
-           'aifr_iteration', 'fas_iteration', 'fas_model_from', 'build_model', 'quick_eval', 'train',
-           'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
+__all__ = ['STATE_NAME', 'SYNTHESIS_FIELDS', 'TRAINING_NAME', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr_lr', 'split_decay',
+           'build_optimizers', 'pick_mixed_precision', 'load_train_source', 'train_faces', 'make_loader',
+           'check_eval_data', 'check_run', 'run_bytes', 'complete_checkpoints', 'save_checkpoint', 'load_checkpoint',
+           'checkpoint_problem', 'resume_newest', 'aifr_iteration', 'fas_iteration', 'fas_model_from', 'build_model',
+           'quick_eval', 'train', 'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
 
 # %% ../nbs/14_train.ipynb #6725cab6
 @dataclass
 class TrainConfig:
     "The training recipe (SPEC §6, the `paper` defaults) and the run's infrastructure."
     task: str = 'aifr'                 # 'aifr', 'fas' (encoder frozen, from `init_from`) or 'joint'
-    data: str = 'data/synth'           # dataset folder: an annotation list (`train_list`) or train/train.rec
-    train_list: str = 'train.txt'      # annotation list inside `data`; '' reads train/train.rec (no ages: FAS only)
+    data: str = 'data/synth'           # dataset folder: an annotation list (`train_list`), or train.rec + train.idx in it or in train/
+    train_list: str = 'train.txt'      # annotation list inside `data`; '' (or no train.txt) reads the folder's train.rec
+    rec_ages: str = ''                 # ages for train.rec: the authors' `id 000012/00000345.jpg age gender` list or `record_index age [gender]` lines
     output_dir: str = 'runs/mtlface'   # checkpoints, logs, evaluation pictures, the final model
     iterations: int = 36000            # optimizer steps
     batch_size: int = 64               # faces per process per micro-step
@@ -144,14 +145,40 @@ def pick_mixed_precision(requested: str,          # 'no', 'fp16', 'bf16' or 'aut
     return 'bf16' if _gemm_seconds(torch.float32) / _gemm_seconds(torch.bfloat16) >= 1.5 else 'no'
 
 # %% ../nbs/14_train.ipynb #f62ce7e0
+def _age_list_path(cfg: TrainConfig) -> Path:
+    p = Path(cfg.rec_ages)
+    p = p if p.is_absolute() or p.exists() or not (Path(cfg.data) / p).exists() else Path(cfg.data) / p
+    if not p.is_file(): raise FileNotFoundError(f'{p}: no such age list (rec_ages; relative paths are tried in {cfg.data} too)')
+    return p
+
 def load_train_source(cfg: TrainConfig, size: int | None = None):
-    "The face source of the training set named by `cfg.data` / `cfg.train_list`."
+    "The face source named by `cfg.data`: the annotation list `train_list`, else the `.rec` with `rec_ages` joined."
     root = Path(cfg.data)
-    if cfg.train_list:
-        if not (root / cfg.train_list).exists():
-            raise FileNotFoundError(f'{root / cfg.train_list}: no training list (make one with `mtlface-synth {root}`)')
+    if cfg.train_list and (root / cfg.train_list).exists():
+        if cfg.rec_ages: raise ValueError(f'rec_ages gives ages to train.rec, but the faces come from {root / cfg.train_list}: '
+                                          "pass --train_list '' to train from the .rec")
         return RecordsFaceSource(read_annotations(root / cfg.train_list, min_faces=1))
-    return RecFaceSource(read_insightface_rec(root / 'train', size))
+    rec_dir = find_insightface_rec(root)
+    if cfg.train_list not in ('', 'train.txt') or rec_dir is None:
+        raise FileNotFoundError(f'{root}: no training data: no annotation list {root / (cfg.train_list or "train.txt")}'
+                                f' and no train.rec + train.idx in {root} or {root / "train"} (make a synthetic set with `mtlface-synth {root}`)'
+                                if cfg.train_list in ('', 'train.txt') else f'{root / cfg.train_list}: no training list')
+    return RecFaceSource(read_insightface_rec(rec_dir, size), read_rec_ages(_age_list_path(cfg)) if cfg.rec_ages else None)
+
+def train_faces(cfg: TrainConfig, size: int | None = None) -> tuple[object, dict]:
+    "The training faces that have an age, and a description of the data (format, counts, what was skipped)."
+    source = load_train_source(cfg, size)
+    is_rec = isinstance(source, RecFaceSource)
+    name = str(source.rec.records.rec_path) if is_rec else str(Path(cfg.data) / cfg.train_list)
+    hint = ('give their ages with --rec_ages LIST: the authors\' `id 000012/00000345.jpg age gender` annotations or '
+            '`record_index age [gender]` lines' if is_rec else 'use an annotation list `id filename age gender`')
+    kept, note = faces_with_age(source, name, hint)
+    meta = Path(cfg.data) / 'metadata.json'
+    synthetic = meta.exists() and 'mtlface-synth' in meta.read_text(errors='replace')
+    info = dict(data=str(Path(cfg.data).resolve()), format='insightface .rec' if is_rec else 'annotation list', source=name,
+                ages_from=str(_age_list_path(cfg)) if is_rec and cfg.rec_ages else name, faces=len(source),
+                faces_with_age=len(kept), identities=int(np.unique(kept.identities).size), synthetic=bool(synthetic), note=note)
+    return kept, info
 
 def make_loader(dataset, cfg: TrainConfig, rank: int, world: int, start_iteration: int, seed_offset: int = 0) -> DataLoader:
     "DataLoader of micro-batches for iterations [start, iterations) of this process."
@@ -452,6 +479,8 @@ def quick_eval(net: MTLFace, data, out_png=None, pairs: int = 600, faces: int = 
     return res
 
 # %% ../nbs/14_train.ipynb #338e9d0f
+TRAINING_NAME = 'training.json'   # beside the saved model: what it was trained on (read by the demo)
+
 def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bool = True) -> dict:
     "Train MTLFace per `cfg` on every process Accelerate gives us; returns the logged history and final metrics."
     from accelerate import Accelerator
@@ -465,10 +494,8 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / 'logs')),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.task != 'aifr')])
     set_seed(cfg.seed)
-    source = load_train_source(cfg, model_cfg.image_size)
-    if 'aifr' in tasks and np.isnan(source.ages).any():
-        raise ValueError(f'{cfg.data}: {int(np.isnan(source.ages).sum())} training faces have no age; AIFR needs ages '
-                         '(use an annotation list `id filename age gender`)')
+    source, data_info = train_faces(cfg, model_cfg.image_size)   # faces with an age; data_info says what was skipped
+    accelerator.print(data_info['note'])
     model = build_model(cfg, model_cfg, int(source.identities.max()) + 1)
     mcfg = model.config
     if cfg.task == 'aifr': _set_trainable([model.generator, model.discriminator], False)  # DDP syncs what AIFR uses
@@ -487,7 +514,7 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
     if state: start, history = state['iteration'], state['history']
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
-        (out / 'train_config.json').write_text(json.dumps(dict(train=asdict(cfg), model=config_to_dict(mcfg)), indent=2))
+        (out / 'train_config.json').write_text(json.dumps(dict(train=asdict(cfg), model=config_to_dict(mcfg), data=data_info), indent=2))
     if cfg.trackers: accelerator.init_trackers('mtlface', config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
     size, rank, world = mcfg.image_size, accelerator.process_index, accelerator.num_processes
     loaders = {}
@@ -536,6 +563,7 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
     result = dict(history=history, skipped=stats, processes=world, final_iteration=cfg.iterations)
     if accelerator.is_main_process:
         net.save_pretrained(out / 'model')
+        (out / 'model' / TRAINING_NAME).write_text(json.dumps(dict(task=cfg.task, iterations=cfg.iterations, **data_info), indent=2))
         result['eval'] = quick_eval(net, cfg.data, out / 'eval' / 'aged_final.png', cfg.eval_pairs)
         (out / 'result.json').write_text(json.dumps(result, indent=2))
     accelerator.wait_for_everyone()

@@ -111,8 +111,17 @@ def test_demo_in_chromium(voila_url, browser, screenshots):
     wait_until(lambda: '51-60' in out_caption.inner_text(), 'the slider to work after a refused upload')
     wait_until(lambda: not np.array_equal(pixels(out_img.screenshot()), shown), 'the aged face to change again')
 
-    # a good upload (square, RGB, 128 px) becomes the input: the message goes, the input face changes
+    # a photo is aligned first: the aligned crop becomes the input and a note says how it was found
     in_img = page.locator('.mtlface-input img')
+    old_input = pixels(in_img.screenshot())
+    skdata = pytest.importorskip('skimage.data')
+    upload('astronaut.jpg', png(skdata.astronaut()))
+    wait_until(lambda: 'one face found' in page.locator('.mtlface-demo').inner_text(), 'the note on the aligned photo')
+    wait_until(lambda: not np.array_equal(pixels(in_img.screenshot()), old_input), 'the aligned photo to be shown')
+    assert 'upload: astronaut.jpg' in page.locator('.mtlface-demo select').input_value()
+
+    # an aligned crop (square, RGB, 128 px), with "already aligned" ticked, becomes the input as it is
+    page.locator('.mtlface-aligned input[type=checkbox]').check()
     old_input = pixels(in_img.screenshot())
     upload('face.png', png(face))
     wait_until(lambda: page.locator('.mtlface-message').count() == 0, 'the message to clear')
@@ -120,7 +129,7 @@ def test_demo_in_chromium(voila_url, browser, screenshots):
     assert 'upload: face.png' in page.locator('.mtlface-demo select').input_value()
 
     # every group side by side: one card per group, the single output hidden
-    page.locator('.mtlface-demo .widget-checkbox input[type=checkbox]').check()
+    page.locator('.mtlface-all-groups input[type=checkbox]').check()
     page.locator('.mtlface-group-6 img').wait_for(state='visible', timeout=60_000)
     assert page.locator('[class*="mtlface-group-"] img').count() == 7
     assert not out_img.is_visible()
@@ -147,6 +156,7 @@ def test_demo_trains_a_model_when_there_is_none(tmp_path, browser):
         assert 'training a tiny one for 4 iterations' in note, note
         status = page.locator('.mtlface-demo').inner_text()
         assert 'trained a tiny one' in status, status
+        assert 'synthetic faces only' in status and 'does not transfer to photos' in status, status   # the model card
         assert (tmp_path / 'quick' / 'run' / 'model' / 'config.json').exists()
         page.locator('.mtlface-output img').wait_for(state='visible')
         page.close()
