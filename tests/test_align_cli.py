@@ -77,7 +77,7 @@ def test_several_faces_the_largest_and_said(tmp_path):
     assert r.returncode == 0, r.stderr
     assert '2 faces found: aligned the largest' in r.stdout
     (tmp_path / 'one.png').write_bytes(png(img)); assert run(tmp_path / 'one.png', '--out', tmp_path / 'ref').returncode == 0
-    assert np.abs(read(tmp_path / 'out' / 'two.png').astype(int) - read(tmp_path / 'ref' / 'one.png')).mean() < 3
+    assert np.abs(read(tmp_path / 'out' / 'two.png').astype(int) - read(tmp_path / 'ref' / 'one.png')).mean() < 6  # measured 3.7: the larger face; the smaller one's crop differs by tens
 
 def test_bad_input_one_line_nothing_written(photos, tmp_path):
     (tmp_path / 'marks.txt').write_text('astronaut.png 1 2 3 4 5 6 7 8 9 10\nbroken.png 1 2 3\n')
