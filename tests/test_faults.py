@@ -20,7 +20,7 @@ def env():
     return {**os.environ, 'ACCELERATE_USE_CPU': '1', 'OMP_NUM_THREADS': '1',
             'PYTHONPATH': os.pathsep.join([str(ROOT)] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p])}
 
-def run(module, *args, timeout=600, preexec_fn=None):
+def run(module, *args, timeout=1800, preexec_fn=None):  # generous: the CI machine may be shared
     return subprocess.run([sys.executable, '-m', f'mtlface.{module}', *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=env(), preexec_fn=preexec_fn)
 
