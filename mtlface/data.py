@@ -118,6 +118,24 @@ def _parse_annotation(text: str, root: Path, check_files: bool) -> FaceRecord:
     if check_files and not path.is_file(): raise _BadLine(f'image file {filename!r} not found in {root}')
     return FaceRecord(identity, path, age, int(gender))
 
+def _parse_lines(path: Path, parse, skip_bad: bool) -> tuple[list, list]:
+    "(line number, parse(text, line number)) of each non-blank, non-comment line, and the skipped bad lines."
+    items, skipped = [], []
+    for lineno, raw in enumerate(path.read_bytes().split(b'\n'), 1):
+        try:
+            try: text = raw.decode('utf-8').strip().lstrip('\ufeff')  # strip() also drops the \r of Windows lines
+            except UnicodeDecodeError: raise _BadLine('not UTF-8 text') from None
+            if not text or text.startswith('#'): continue
+            items.append((lineno, parse(text, lineno)))
+        except _BadLine as e:
+            if not skip_bad:
+                raise DataFormatError(f'{path}:{lineno}: {e}: {raw.decode("utf-8", "replace").strip()!r}') from None
+            skipped.append((lineno, str(e)))
+    if skipped:
+        warnings.warn(f'{path}: skipped {len(skipped)} bad line(s), the first at line {skipped[0][0]}: '
+                      f'{skipped[0][1]} (all are listed in .skipped of the result)', stacklevel=3)
+    return items, skipped
+
 def read_annotations(path,                      # the list: one `id filename age gender` per line
                      skip_bad: bool = False,    # skip bad lines (listed in `.skipped`, one warning) instead of raising
                      check_files: bool = True,  # check that every image file exists
@@ -127,20 +145,8 @@ def read_annotations(path,                      # the list: one `id filename age
     "Read an annotation list; a bad line raises `DataFormatError` naming the file, the line number and the problem."
     path = require_file(path, 'an annotation list')
     root = Path(root) if root is not None else path.parent
-    records, skipped = [], []
-    for lineno, raw in enumerate(path.read_bytes().split(b'\n'), 1):
-        try:
-            try: text = raw.decode('utf-8').strip().lstrip('\ufeff')  # strip() also drops the \r of Windows lines
-            except UnicodeDecodeError: raise _BadLine('not UTF-8 text') from None
-            if not text or text.startswith('#'): continue
-            records.append(_parse_annotation(text, root, check_files))
-        except _BadLine as e:
-            if not skip_bad:
-                raise DataFormatError(f'{path}:{lineno}: {e}: {raw.decode("utf-8", "replace").strip()!r}') from None
-            skipped.append((lineno, str(e)))
-    if skipped:
-        warnings.warn(f'{path}: skipped {len(skipped)} bad line(s), the first at line {skipped[0][0]}: '
-                      f'{skipped[0][1]} (all are listed in .skipped of the result)', stacklevel=2)
+    items, skipped = _parse_lines(path, lambda text, _: _parse_annotation(text, root, check_files), skip_bad)
+    records = [r for _, r in items]
     if len(records) < min_faces:
         raise DataFormatError(f'{path}: {len(records) or "no"} face(s)' + (f' ({len(skipped)} bad line(s) skipped)' if skipped else '') +
                               f'; it needs at least {min_faces}: one `id filename age gender` line per face')
@@ -509,22 +515,13 @@ def read_rec_ages(path,                     # the list: `id 000012/00000345.jpg 
                   skip_bad: bool = False     # skip bad lines (listed in `.skipped`, one warning) instead of raising
                   ) -> RecAges:
     "Read ages for `.rec` records; a bad or repeated line raises `DataFormatError` naming the file and the line."
-    path, rows, lines, skipped, seen = Path(path), [], [], [], {}
-    for lineno, raw in enumerate(path.read_bytes().split(b'\n'), 1):
-        try:
-            try: text = raw.decode('utf-8').strip().lstrip('\ufeff')
-            except UnicodeDecodeError: raise _BadLine('not UTF-8 text') from None
-            if not text or text.startswith('#'): continue
-            row = _parse_rec_age(text)
-            if row[0] in seen: raise _BadLine(f'record {row[0]} already has an age on line {seen[row[0]]}')
-            seen[row[0]] = lineno; rows.append(row); lines.append(lineno)
-        except _BadLine as e:
-            if not skip_bad:
-                raise DataFormatError(f'{path}:{lineno}: {e}: {raw.decode("utf-8", "replace").strip()!r}') from None
-            skipped.append((lineno, str(e)))
-    if skipped:
-        warnings.warn(f'{path}: skipped {len(skipped)} bad line(s), the first at line {skipped[0][0]}: '
-                      f'{skipped[0][1]} (all are listed in .skipped of the result)', stacklevel=2)
+    path, seen = Path(path), {}
+    def parse(text, lineno):
+        row = _parse_rec_age(text)
+        if row[0] in seen: raise _BadLine(f'record {row[0]} already has an age on line {seen[row[0]]}')
+        seen[row[0]] = lineno; return row
+    items, skipped = _parse_lines(path, parse, skip_bad)
+    rows, lines = [r for _, r in items], [l for l, _ in items]
     cols = list(zip(*rows)) if rows else [(), (), (), ()]
     keys, ages, genders, labels = (np.array(c, dtype=t) for c, t in zip(cols, (np.int64, np.float32, np.int64, np.int64)))
     return RecAges(keys, ages, genders, labels, np.array(lines, dtype=np.int64), path, skipped)

@@ -22,6 +22,13 @@ def require(*modules: str, chromium: bool = True):
     if os.environ.get('MTLFACE_REQUIRE_BROWSER') == '1': pytest.fail(msg)
     pytest.skip(msg)
 
+def tiny_synthetic_data(folder: Path) -> Path:
+    "The 12-person, 32 px synthetic set that the training and fault tests share (written into `folder`)."
+    from mtlface.synth_data import SynthSpec, write_synthetic_dataset
+    write_synthetic_dataset(folder, SynthSpec(n_identities=12, images_per_identity=8, size=32, folds=2, pairs_per_fold=5,
+                                              test_fraction=0.25, write_rec=False), progress=False)
+    return folder
+
 def free_port() -> int:
     "A TCP port on 127.0.0.1 that nothing listens on now."
     with socket.socket() as s:

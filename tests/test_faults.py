@@ -7,11 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, tracked_state
+from conftest import ROOT, tiny_synthetic_data, tracked_state
 from mtlface.core import age_to_group
 from mtlface.data import DataFormatError, encode_image, read_insightface_rec, read_verification_bin, write_insightface_rec
 from mtlface.model import from_pretrained
-from mtlface.synth_data import SynthSpec, write_synthetic_dataset
 
 TRAIN = ['--preset', 'tiny', '--image_size', '32', '--task', 'aifr', '--batch_size', '4', '--trackers', '', '--log_every', '1',
          '--lr', '0.05', '--warmup', '2', '--eval_pairs', '10', '--no-progress', '--num_workers', '0']
@@ -51,10 +50,7 @@ def same_params(a, b): return a.keys() == b.keys() and all(torch.equal(a[k], b[k
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp('faults') / 'data'
-    write_synthetic_dataset(d, SynthSpec(n_identities=12, images_per_identity=8, size=32, folds=2, pairs_per_fold=5,
-                                         test_fraction=0.25, write_rec=False), progress=False)
-    return d
+    return tiny_synthetic_data(tmp_path_factory.mktemp('faults') / 'data')
 
 @pytest.fixture
 def my_data(data, tmp_path):

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 from mtlface.model import from_pretrained
-from mtlface.synth_data import SynthSpec, write_synthetic_dataset
+from conftest import tiny_synthetic_data
 
 BIN = Path(sysconfig.get_path('scripts'))
 COMMON = ['--preset', 'tiny', '--image_size', '32', '--task', 'aifr', '--batch_size', '4', '--num_workers', '0',
@@ -42,10 +42,7 @@ def assert_same_params(a, b, rtol=1e-4, atol=1e-6):
 
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
-    d = tmp_path_factory.mktemp('train') / 'data'
-    write_synthetic_dataset(d, SynthSpec(n_identities=12, images_per_identity=8, size=32, folds=2, pairs_per_fold=5,
-                                         test_fraction=0.25, write_rec=False), progress=False)
-    return d
+    return tiny_synthetic_data(tmp_path_factory.mktemp('train') / 'data')
 
 @pytest.fixture(scope='module')
 def one_process_accumulating(data, tmp_path_factory):
