@@ -62,14 +62,15 @@ test: install check-export check-readme nbtest pytest
 # generator. FAS identity weight 10 (paper 0.002): with the paper's weight the identity term is ~0.002 against ~12 for
 # 75 x L_adv and the generator paints blotches that fool the frozen age estimator (identity cosine 0.45 -> 0.79).
 # FAS quality keeps improving for thousands of iterations (bench/results/fas_recipe.md, measured on 420 pairs):
-# independent age accuracy 16.7% at 400 iterations, 30% at 1,500, 47% at 3,000 (input unchanged 14.3%, true faces
-# 55%). `make demo` stops at 400, what ~10 minutes allow on a 2-core CPU; `make demo-long` trains FAS for
-# DEMO_LONG_FAS_ITERS into runs/demo-long (about an hour).
-# --mixed_precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (40x slower on one without AVX-512).
+# independent age accuracy 18-20% at 200-250 iterations, 30% at 1,500, 47% at 3,000 (input unchanged 14.3%, true faces
+# 55%). `make demo` stops at 600 AIFR + 200 FAS iterations, what 10 minutes allow on a 2-core CPU without bf16 units
+# (measured: bench/results/fas_recipe.md); `make demo-long` trains FAS for DEMO_LONG_FAS_ITERS into runs/demo-long
+# (about an hour).
+# --mixed_precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (80x slower on one without AVX-512).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
-DEMO_AIFR_ITERS ?= 800
-DEMO_FAS_ITERS ?= 400
+DEMO_AIFR_ITERS ?= 600
+DEMO_FAS_ITERS ?= 200
 DEMO_LONG_FAS_ITERS ?= 3000
 demo: install
 	@echo "== 1/5 synthetic faces -> $(DEMO_DATA)"
@@ -77,8 +78,9 @@ demo: install
 	rm -rf $(DEMO_RUN)
 	@echo "== 2/5 AIFR: the tiny model learns identity and age -> $(DEMO_RUN)/aifr"
 	$(BIN)/mtlface-train --preset tiny --task aifr --data $(DEMO_DATA) --output_dir $(DEMO_RUN)/aifr \
-	  --iterations $(DEMO_AIFR_ITERS) --batch_size 32 --lr 0.01 --warmup 40 --milestones 600,720 --mixed_precision auto \
-	  --save_every 200 --eval_every 400 --eval_pairs 300
+	  --iterations $(DEMO_AIFR_ITERS) --batch_size 32 --lr 0.01 --warmup 30 --mixed_precision auto \
+	  --milestones $$(( $(DEMO_AIFR_ITERS) * 3 / 4 )),$$(( $(DEMO_AIFR_ITERS) * 9 / 10 )) \
+	  --save_every 200 --eval_every $(DEMO_AIFR_ITERS) --eval_pairs 300
 	@echo "== 3/5 FAS: ageing on top of the frozen AIFR encoder -> $(DEMO_RUN)/fas"
 	$(BIN)/mtlface-train --preset tiny --task fas --init_from $(DEMO_RUN)/aifr/model --data $(DEMO_DATA) \
 	  --output_dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch_size 32 --fas_lr 0.001 --fas_id_loss_weight 10 \
@@ -91,7 +93,7 @@ demo: install
 
 # the same pipeline with a FAS run long enough to age faces visibly (about an hour on a 2-core CPU)
 demo-long: install
-	$(MAKE) demo DEMO_RUN=runs/demo-long DEMO_FAS_ITERS=$(DEMO_LONG_FAS_ITERS)
+	$(MAKE) demo DEMO_RUN=runs/demo-long DEMO_AIFR_ITERS=800 DEMO_FAS_ITERS=$(DEMO_LONG_FAS_ITERS)
 
 # make ablations: the paper's AIFR and FAS ablations on synthetic faces, 3 seeds -> ablations/table.md, table.json, *.png
 # (resumes finished runs; delete ablations/runs to start over)

@@ -93,10 +93,11 @@ class AblationPlan:
     size: int = 64
     pairs_per_fold: int = 40
     aifr_iterations: int = 300
-    fas_iterations: int = 120
+    fas_iterations: int = 2000            # ageing appears after ~1,500 (bench/results/fas_recipe.md); fewer measure noise
     batch_size: int = 32
     aifr_lr: float = 0.01                 # the paper's 0.1 is for 512 faces a step; see `make demo`
     fas_lr: float = 1e-3
+    fas_id_loss_weight: float = 10.0      # the demo's recipe: with the paper's 0.002 the generator paints blotches
     mixed_precision: str = 'auto'
     fas_faces: int = 60                   # faces aged to every group when measuring FAS (× groups = pairs)
     age_cnn_steps: int = 200              # the independent age judge
@@ -134,6 +135,7 @@ def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, over
                  '--milestones', f'{int(it * 0.75)},{int(it * 0.9)}', '--save_every', str(it)]
     else:
         args += ['--iterations', str(plan.fas_iterations), '--fas_lr', str(plan.fas_lr), '--init_from', str(init_from),
+                 '--fas_id_loss_weight', str(plan.fas_id_loss_weight),
                  '--save_every', str(plan.fas_iterations)]
     p = subprocess.run(args, capture_output=True, text=True)
     if p.returncode != 0:

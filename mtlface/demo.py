@@ -17,9 +17,9 @@ from .synth import identities, render
 from .align import DetectorUnavailable, NoFaceError, align_photo, default_detector, load_photo
 
 # %% auto #0
-__all__ = ['sample_faces', 'UploadError', 'check_upload', 'prepare_upload', 'quick_train', 'load_or_train', 'training_summary',
-           'model_card', 'AgingResult', 'age_all_groups', 'plot_aging', 'to_png', 'FaceCard', 'AgingDemo',
-           'last_iteration', 'follow_progress', 'Launcher', 'launch']
+__all__ = ['sample_faces', 'UploadError', 'check_upload', 'prepare_upload', 'quick_train', 'first_model', 'load_or_train',
+           'training_summary', 'model_card', 'AgingResult', 'age_all_groups', 'plot_aging', 'to_png', 'FaceCard',
+           'AgingDemo', 'last_iteration', 'follow_progress', 'Launcher', 'launch']
 
 # %% ../nbs/17_demo.ipynb #344e2ff6
 def sample_faces(n: int = 6,                        # how many people
@@ -104,6 +104,11 @@ def quick_train(out_dir,                 # folder for the synthetic data, the ru
                       mixed_precision='no')  # bf16 is no faster at this size, and Accelerate's precision is set once per process
     train(cfg, config_from_preset('tiny'), progress=progress)
     return out / 'run' / 'model'
+
+def first_model(*model_dirs  # `save_pretrained` folders, best first
+               ) -> Path:
+    "The first of `model_dirs` that holds a saved model, else the last one (so messages name where a model belongs)."
+    return next((Path(d) for d in model_dirs if (Path(d) / CONFIG_NAME).exists()), Path(model_dirs[-1]))
 
 def load_or_train(model_dir,              # a `save_pretrained` folder, e.g. 'runs/demo/model' written by `make demo`
                   fallback_dir,           # where a quickly trained model is kept when `model_dir` holds none
@@ -345,7 +350,7 @@ class Launcher:
         if self.demo is None: raise TimeoutError(f'the model is still loading after {timeout} s')
         return self.demo
 
-def launch(model_dir='runs/demo/model',       # the model `make demo` writes
+def launch(model_dir='runs/demo/model',       # the model to show, e.g. `first_model('runs/demo-long/model', 'runs/demo/model')`
            fallback_dir='runs/demo-quick',     # where a quickly trained model is kept when there is none
            iterations: int = 60,               # `quick_train` steps, when it has to run
            **kwargs                            # more `Launcher` arguments

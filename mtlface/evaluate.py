@@ -284,14 +284,15 @@ def group_center_age(group: int, n_groups: int = 7, max_age: float = 80.0) -> fl
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     x = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-x ** 2 / (2 * sigma ** 2)); g /= g.sum()
-    return (g[:, None] * g[None, :])[None, None]                        # (1, 1, size, size)
+    return g                                                             # (size,): the 2-D window is its outer product
 
 def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 2.0) -> torch.Tensor:
     "Mean SSIM per image of (B, C, H, W) tensors (default range 2 for images in [−1, 1]); 'valid' windows."
     x, y = x.double(), y.double()
     c = x.shape[1]
-    w = _gaussian_window().to(x.device).expand(c, 1, -1, -1)
-    blur = lambda t: F.conv2d(t, w, groups=c)                         # per-channel local mean
+    g = _gaussian_window().to(x.device)
+    wy, wx = g.view(1, 1, -1, 1).expand(c, 1, -1, -1), g.view(1, 1, 1, -1).expand(c, 1, -1, -1)
+    blur = lambda t: F.conv2d(F.conv2d(t, wy, groups=c), wx, groups=c)   # per-channel local mean, separable: 22 not 121 taps
     mx, my = blur(x), blur(y)
     vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2

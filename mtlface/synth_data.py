@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_synth_data.ipynb #a53c7292
 from __future__ import annotations
-import argparse, json, math, os, sys, time
+import argparse, functools, json, math, os, sys, time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
@@ -19,6 +19,10 @@ __all__ = ['SynthSpec', 'face_spec', 'face_path', 'verification_pairs', 'write_s
            'accuracy_by_gap', 'build_parser', 'main']
 
 # %% ../nbs/12_synth_data.ipynb #904d619f
+@functools.lru_cache(maxsize=8)
+def _population(n: int, seed: int) -> tuple:
+    return tuple(identities(n, seed))
+
 @dataclass
 class SynthSpec:
     "Everything that determines a synthetic dataset; stored as `metadata.json` beside it."
@@ -55,7 +59,7 @@ class SynthSpec:
 
     def people(self) -> list[Identity]:
         "The world's population (person i depends only on seed and i)."
-        return identities(self.n_identities, self.seed)
+        return list(_population(self.n_identities, self.seed))  # drawn once: evaluation asks for it per face
 
     def test_ids(self) -> list[int]:
         "Indices of held-out people: the last `n_test` (so growing the world keeps the split of the first people)."
