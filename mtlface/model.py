@@ -21,7 +21,7 @@ from .losses import aifr_loss, fas_generator_loss, lsgan_discriminator_loss
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'Encoded', 'MTLFace', 'encode', 'age_faces', 'aifr_losses', 'batch_statistics',
-           'fas_generator_losses', 'fas_fakes', 'fas_discriminator_loss', 'freeze_encoder', 'mtlface_forward',
+           'fas_aged', 'fas_generator_losses', 'fas_discriminator_loss', 'freeze_encoder', 'mtlface_forward',
            'save_pretrained', 'check_state_dict', 'load_weights', 'saved_config', 'describe_diff', 'from_pretrained',
            'model_to_load', 'parameter_report', 'trace_shapes', 'plot_architecture']
 
@@ -124,20 +124,22 @@ class batch_statistics:
         for m, (training, momentum) in zip(self.norms, self.saved): m.train(training); m.momentum = momentum
 
 # %% ../nbs/08_model.ipynb #0e84c8a2
-def fas_generator_losses(self: MTLFace, images, target_groups) -> tuple[dict, torch.Tensor]:
-    "L_FAS for the generator, and the generated faces."
+def fas_aged(self: MTLFace, images, target_groups) -> tuple[torch.Tensor, torch.Tensor]:
+    "Aged faces with the generator's graph, and the source faces' identity features (the encoder runs without gradient)."
     with torch.no_grad(): source = self.features(images)
-    aged = self.generate(images, target_groups, source)
+    return self.generate(images, target_groups, source), source.parts.identity
+
+def fas_generator_losses(self: MTLFace, images, target_groups,
+                         generated: tuple | None = None  # `fas_aged(images, target_groups)` when already run (the D step's fakes)
+                        ) -> tuple[dict, torch.Tensor]:
+    "L_FAS for the generator, and the generated faces."
+    aged, source_identity = generated if generated is not None else self.fas_aged(images, target_groups)
     aged_parts = self.afd(self.backbone(aged)[-1])
     with batch_statistics(self.age_estimator, self.config.fas_age_bn == 'batch'):
         aged_group_logits = self.age_estimator(aged_parts.age)[1]
     losses = fas_generator_loss(self.discriminator(aged, target_groups), aged_group_logits,
-                                target_groups, aged_parts.identity, source.parts.identity, self.config)
+                                target_groups, aged_parts.identity, source_identity, self.config)
     return losses, aged
-
-def fas_fakes(self: MTLFace, images, target_groups) -> torch.Tensor:
-    "Aged faces without gradient: the discriminator's fakes."
-    with torch.no_grad(): return self.generate(images, target_groups)
 
 def fas_discriminator_loss(self: MTLFace, real_images, aged_images, target_groups) -> torch.Tensor:
     "LSGAN loss of D: real faces of the target groups against (detached) generated ones."
@@ -150,13 +152,13 @@ def freeze_encoder(self: MTLFace, frozen: bool = True):
         m.requires_grad_(not frozen); m.train(not frozen and self.training)
     return self
 
-MTLFace.fas_generator_losses, MTLFace.fas_fakes = fas_generator_losses, fas_fakes
+MTLFace.fas_generator_losses, MTLFace.fas_aged = fas_generator_losses, fas_aged
 MTLFace.fas_discriminator_loss, MTLFace.freeze_encoder = fas_discriminator_loss, freeze_encoder
 
 # %% ../nbs/08_model.ipynb #052b58a5
 def mtlface_forward(self: MTLFace, task: str, *args):
-    "`model(task, ...)` for 'aifr', 'fas_generator', 'fas_fakes' and 'fas_discriminator' (the methods of those names)."
-    calls = dict(aifr=self.aifr_losses, fas_generator=self.fas_generator_losses, fas_fakes=self.fas_fakes,
+    "`model(task, ...)` for 'aifr', 'fas_aged', 'fas_generator' and 'fas_discriminator' (the methods of those names)."
+    calls = dict(aifr=self.aifr_losses, fas_aged=self.fas_aged, fas_generator=self.fas_generator_losses,
                  fas_discriminator=self.fas_discriminator_loss)
     if task not in calls: raise ValueError(f'task={task!r}: choose one of {sorted(calls)}')
     return calls[task](*args)

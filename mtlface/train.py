@@ -382,12 +382,12 @@ def _fas_discriminator_step(accelerator, model, net, batches, fakes, opts, stats
         logs['fas/d'] = logs.get('fas/d', 0) + float(d_loss.detach()) / n
     _optimizer_step(accelerator, opts['discriminator'], d_loss, list(net.discriminator.parameters()), stats, 'discriminator')
 
-def _fas_generator_step(accelerator, model, net, batches, opts, cfg, iteration: int, stats: dict, logs: dict):
-    "One G update against the discriminator as it is now."
+def _fas_generator_step(accelerator, model, net, batches, generated, opts, cfg, iteration: int, stats: dict, logs: dict):
+    "One G update against the discriminator as it is now, through the graphs of the faces generated for this step."
     n = len(batches)
-    for micro, b in enumerate(batches):
+    for micro, (b, gen) in enumerate(zip(batches, generated)):
         with accelerator.autocast():
-            parts, _ = model('fas_generator', b['image'], b['target_group'])
+            parts, _ = model('fas_generator', b['image'], b['target_group'], gen)
         loss = parts['loss']
         if iteration in cfg.inject_nonfinite_at: loss = loss * float('nan')
         _backward_micro(accelerator, model, loss, micro, n)
@@ -395,27 +395,29 @@ def _fas_generator_step(accelerator, model, net, batches, opts, cfg, iteration: 
     _optimizer_step(accelerator, opts['generator'], loss, list(net.generator.parameters()), stats, 'generator')
 
 def fas_iteration(accelerator, model, batches, opts, cfg: TrainConfig, iteration: int, stats: dict) -> dict:
-    "One FAS step: `fas_d_steps` D updates and one G update (D first by default); the recognition side stays fixed."
+    "One FAS step: one generator forward, `fas_d_steps` D updates and one G update (D first by default); the recognition side stays fixed."
     net = accelerator.unwrap_model(model)
     frozen_was = [p.requires_grad for m in net.encoder_modules() for p in m.parameters()]
     net.freeze_encoder(True)                                          # eval-mode BN, no gradients into E, AFD, A
     logs = {}
-    def d_steps():
-        _set_trainable([net.discriminator], True); _set_trainable([net.generator], False)
-        with accelerator.autocast():                                  # G is fixed during the D updates: one set of fakes
-            fakes = [model('fas_fakes', b['image'], b['target_group']) for b in batches]
-        for _ in range(cfg.fas_d_steps): _fas_discriminator_step(accelerator, model, net, batches, fakes, opts, stats, logs)
-        _set_trainable([net.generator], True)
+    # One generator forward serves both updates (as in the authors' code). Its graph is kept until the G step's
+    # backward, so DDP must not expect that backward now: no_sync; DDP reduces G's gradients in the G step.
+    with accelerator.no_sync(model), accelerator.autocast():
+        generated = [model('fas_aged', b['image'], b['target_group']) for b in batches]
+    def d_steps():                                                    # D on the detached fakes: G gets no gradient
+        for _ in range(cfg.fas_d_steps):
+            _fas_discriminator_step(accelerator, model, net, batches, [g[0] for g in generated], opts, stats, logs)
     if cfg.fas_d_first: d_steps()
     _set_trainable([net.discriminator], False)                        # G step: D only scores
-    _fas_generator_step(accelerator, model, net, batches, opts, cfg, iteration, stats, logs)
-    if not cfg.fas_d_first: d_steps()
+    _fas_generator_step(accelerator, model, net, batches, generated, opts, cfg, iteration, stats, logs)
     _set_trainable([net.discriminator], True)
+    if not cfg.fas_d_first: d_steps()                                 # fakes of the generator before its update
     if cfg.fas_d_steps > 1: logs['fas/d'] /= cfg.fas_d_steps
     if cfg.task == 'joint':                                           # hand the encoder back to AIFR
         net.freeze_encoder(False)
         for p, f in zip((p for m in net.encoder_modules() for p in m.parameters()), frozen_was): p.requires_grad_(f)
     return logs
+
 
 # %% ../nbs/14_train.ipynb #7e0fa9ab
 def _tasks(cfg: TrainConfig) -> list[str]:
