@@ -63,14 +63,14 @@ test: install check-export check-readme nbtest pytest
 # 75 x L_adv and the generator paints blotches that fool the frozen age estimator (identity cosine 0.45 -> 0.79).
 # FAS quality keeps improving for thousands of iterations (bench/results/fas_recipe.md, measured on 420 pairs):
 # independent age accuracy 18-20% at 200-250 iterations, 30% at 1,500, 47% at 3,000 (input unchanged 14.3%, true faces
-# 55%). `make demo` stops at 600 AIFR + 200 FAS iterations, what 10 minutes allow on a 2-core CPU without bf16 units
+# 55%). `make demo` stops at 600 AIFR + 250 FAS iterations, what 10 minutes allow on a 2-core CPU without bf16 units
 # (measured: bench/results/fas_recipe.md); `make demo-long` trains FAS for DEMO_LONG_FAS_ITERS into runs/demo-long
 # (about an hour).
 # --mixed_precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (80x slower on one without AVX-512).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
 DEMO_AIFR_ITERS ?= 600
-DEMO_FAS_ITERS ?= 200
+DEMO_FAS_ITERS ?= 250
 DEMO_LONG_FAS_ITERS ?= 3000
 demo: install
 	@echo "== 1/5 synthetic faces -> $(DEMO_DATA)"
