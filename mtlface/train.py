@@ -482,8 +482,8 @@ def build_model(cfg: TrainConfig, model_cfg: MTLFaceConfig, num_classes: int) ->
     return from_pretrained(cfg.init_from, want) if cfg.init_from else MTLFace(want)
 
 def quick_eval(net: MTLFace, data, out_png=None, pairs: int = 600, faces: int = 200) -> dict:
-    "Light evaluation for the training loop: verification on the first .bin, age MAE on test faces, aged-face grid."
-    from mtlface.evaluate import verify_bin, embed_faces, age_mae, plot_aged_grid, to_batch
+    "Light evaluation for the training loop: verification on the first .bin, age MAE on test faces, aged-face grid (on `net`'s device)."
+    from mtlface.evaluate import verify_bin, embed_faces, age_mae, plot_aged_grid, to_batch, aged_sequences
     from mtlface.data import load_image
     data, res = Path(data), {}
     bins = sorted(data.glob('*.bin'))
@@ -499,7 +499,7 @@ def quick_eval(net: MTLFace, data, out_png=None, pairs: int = 600, faces: int = 
         if out_png is not None:
             import matplotlib; import matplotlib.pyplot as plt
             src = to_batch(imgs[:: max(1, len(imgs) // 4)][:4], net.config.image_size)
-            seq = torch.stack([net.age_faces(src, t) for t in range(net.config.n_groups)], 1)
+            seq = aged_sequences(net, src)                                  # (4, N, 3, H, W), computed where `net` is
             fig = plot_aged_grid(src, seq, n_groups=net.config.n_groups)
             Path(out_png).parent.mkdir(parents=True, exist_ok=True); fig.savefig(out_png, dpi=100); plt.close(fig)
     return res
