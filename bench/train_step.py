@@ -30,6 +30,12 @@ Paths (each is a separate model and optimisers, all built from the same seed):
                   loss function, as here, works.)
   onednn-bf16     fp32 model and code, with `torch.backends.mkldnn` fp32 precision set to 'bf16' (oneDNN runs the
                   fp32 convolutions and matmuls on bf16 units internally; no autocast).
+  trainer         the trainer's own step, fp32: `build_optimizers` + `accelerator.prepare` + `aifr_iteration` /
+                  `fas_iteration` (the finite check, the logged losses; FAS: D first on fakes drawn again without
+                  gradient, then G), on the same model and inputs. Against `fp32` it shows the trainer's overhead.
+  trainer-cl, trainer-fused, trainer-cl-fused
+                  the same with `TrainConfig(channels_last=True)` and/or `fused_optim=True`: what the trainer's
+                  speed options buy. (FLOPs of trainer paths are counted as the eager step's.)
 
 Timing: `--warmup` untimed steps per path (fp32 needs about 3 before its step time settles: page faults of
 fresh activation buffers, oneDNN primitive caches), then `--steps` timed steps; reported: the median step. By default
@@ -67,6 +73,7 @@ class StepPath:
     skip_d_grads: bool = False    # discriminator requires_grad off during the generator step
     compile: bool = False         # torch.compile the loss functions
     onednn_bf16: bool = False     # torch.backends.mkldnn fp32_precision = 'bf16' (implicit bf16 in oneDNN)
+    trainer: bool = False         # the trainer's own step (`aifr_iteration` / `fas_iteration` under Accelerate)
 
     @property
     def uses_bf16(self) -> bool: return self.bf16 or self.onednn_bf16
@@ -79,6 +86,10 @@ PATHS = {p.name: p for p in [
     StepPath('bf16-cl-tuned', bf16=True, channels_last=True, fused=True, skip_d_grads=True),
     StepPath('compile', bf16=True, channels_last=True, fused=True, skip_d_grads=True, compile=True),
     StepPath('onednn-bf16', onednn_bf16=True),
+    StepPath('trainer', trainer=True),
+    StepPath('trainer-cl', trainer=True, channels_last=True),
+    StepPath('trainer-fused', trainer=True, fused=True),
+    StepPath('trainer-cl-fused', trainer=True, channels_last=True, fused=True),
 ]}
 
 
@@ -114,6 +125,7 @@ class Runner:
             m = m.to(memory_format=torch.channels_last)
             self.images, self.real = (t.contiguous(memory_format=torch.channels_last) for t in (self.images, self.real))
         self.model = m
+        if path.trainer: return self._trainer(task, m, dev)
         kw = dict(fused=True) if path.fused else {}
         if task == 'aifr':
             decay, no_decay = split_decay(m.encoder_modules(), skip=[m.da_estimator])   # the trainer's groups
@@ -143,8 +155,29 @@ class Runner:
         self.aifr_loss, self.g_loss, self.d_loss = wrap(aifr_loss), wrap(g_loss), wrap(d_loss)
         self.last_loss = float('nan')
 
+    def _trainer(self, task, m, dev):
+        "The trainer's step: its optimisers (`build_optimizers`, fp32, `fused_optim`), `accelerator.prepare`, its step functions."
+        from accelerate import Accelerator
+        from mtlface.train import TrainConfig, aifr_iteration, build_optimizers, fas_iteration
+        self.acc = Accelerator(cpu=dev.type == 'cpu', mixed_precision='no')
+        self.cfg = TrainConfig(task=task, lr=0.01, init_from='bench' if task == 'fas' else '', fused_optim=self.path.fused,
+                               channels_last=self.path.channels_last)
+        if task == 'aifr': m.generator.requires_grad_(False); m.discriminator.requires_grad_(False)   # as `train` does
+        else: m.freeze_encoder(True)
+        opts = build_optimizers(m, self.cfg)
+        self.model, *prepared = self.acc.prepare(m, *opts.values())
+        self.opts, self.stats, self.it = dict(zip(opts, prepared)), {}, 0
+        self.batch = (dict(image=self.images, identity=self.labels, age=self.ages) if task == 'aifr' else
+                      dict(image=self.images, target_image=self.real, target_group=self.groups))
+        self.iteration = lambda: (aifr_iteration(self.acc, self.model, [self.batch], self.opts['aifr'], self.cfg, self.it, self.stats)
+                                  if task == 'aifr' else fas_iteration(self.acc, self.model, [self.batch], self.opts, self.cfg, self.it, self.stats))
+
     def step(self):
         "One training step of the task; keeps the loss value for a finiteness check."
+        if self.path.trainer:                  # its logs are floats already: the step has finished (`.item()` inside)
+            logs = self.iteration(); self.it += 1
+            self.last_loss = logs['aifr/loss'] if self.task == 'aifr' else logs['fas/loss'] + logs['fas/d']
+            return
         with onednn_precision(self.path.onednn_bf16):
             if self.task == 'aifr':
                 loss = self.aifr_loss(self.images, self.labels, self.ages)
@@ -283,7 +316,9 @@ def main():
           f'{"paths interleaved per round" if args.interleave else "one path after the other"}', flush=True)
 
     load = OtherLoad(); load.start()
-    peak = {'fp32': gemm_peak(torch.float32, device=args.device), 'bf16': gemm_peak(torch.bfloat16, device=args.device)}
+    # the bf16 peak only when a bf16 path runs: on a CPU without bf16 units its 4096² matmuls take minutes
+    peak = {'fp32': gemm_peak(torch.float32, device=args.device),
+            'bf16': gemm_peak(torch.bfloat16, device=args.device) if any(p.uses_bf16 for p in paths) else float('nan')}
     print(f'GEMM peak (square matmul, best of 2048/4096): fp32 {peak["fp32"] / 1e9:.0f} GFLOP/s, '
           f'bf16 {peak["bf16"] / 1e9:.0f} GFLOP/s ({peak["bf16"] / peak["fp32"]:.1f}×); '
           f'other processes used {load.stop():.2f} cores meanwhile', flush=True)

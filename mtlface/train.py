@@ -57,6 +57,8 @@ class TrainConfig:
     seed: int = 0                      # seeds Python, NumPy and torch (and the data order)
     mixed_precision: str = 'no'        # 'no', 'fp16', 'bf16' (Accelerate) or 'auto' (`pick_mixed_precision`)
     sync_bn: bool = False              # SyncBatchNorm across processes
+    channels_last: bool = False        # model and images in channels_last memory format (faster convolutions on many GPUs)
+    fused_optim: bool = False          # fused SGD/Adam kernels (`fused=True`): one kernel for all parameters instead of a loop
     num_workers: int = 2               # DataLoader worker processes
     log_every: int = 20                # iterations between logged losses
     eval_every: int = 0                # iterations between evaluations (0: at the end only)
@@ -118,14 +120,14 @@ def split_decay(modules,       # the modules whose parameters the optimizer upda
 
 def build_optimizers(model: MTLFace, cfg: TrainConfig) -> dict:
     "SGD for the recognition side (per the task), Adam for the generator and for the discriminator."
-    opts = {}
+    opts, kw = {}, dict(fused=True) if cfg.fused_optim else {}     # default: torch's choice (foreach where it can)
     if cfg.task in ('aifr', 'joint'):
         decay, no_decay = split_decay(model.encoder_modules(), skip=[model.da_estimator])
         opts['aifr'] = torch.optim.SGD([dict(params=decay, weight_decay=cfg.weight_decay),
-                                        dict(params=no_decay, weight_decay=0.0)], lr=cfg.lr, momentum=cfg.momentum)
+                                        dict(params=no_decay, weight_decay=0.0)], lr=cfg.lr, momentum=cfg.momentum, **kw)
     if cfg.task in ('fas', 'joint'):
-        opts['generator'] = torch.optim.Adam(model.generator.parameters(), cfg.fas_lr, betas=cfg.fas_betas)
-        opts['discriminator'] = torch.optim.Adam(model.discriminator.parameters(), cfg.fas_lr, betas=cfg.fas_betas)
+        opts['generator'] = torch.optim.Adam(model.generator.parameters(), cfg.fas_lr, betas=cfg.fas_betas, **kw)
+        opts['discriminator'] = torch.optim.Adam(model.discriminator.parameters(), cfg.fas_lr, betas=cfg.fas_betas, **kw)
     return opts
 
 # %% ../nbs/14_train.ipynb #aaa3e299
@@ -200,11 +202,14 @@ def make_loader(dataset,                # a FaceDataset or FASDataset
 
 def next_batches(loader,          # an iterator over a `make_loader` DataLoader
                  n: int,          # micro-batches to take (`grad_accum`)
-                 device           # where the model is: `accelerator.device`
+                 device,          # where the model is: `accelerator.device`
+                 channels_last: bool = False  # images (4-D tensors) in channels_last memory format, as the model
                 ) -> list[dict]:
     "The next `n` micro-batches, every tensor moved to `device`."
     from accelerate.utils import send_to_device
-    return [send_to_device(next(loader), device, non_blocking=True) for _ in range(n)]
+    fmt = lambda t: t.contiguous(memory_format=torch.channels_last) if channels_last and t.ndim == 4 else t
+    return [{k: fmt(v) if isinstance(v, torch.Tensor) else v for k, v in send_to_device(next(loader), device, non_blocking=True).items()}
+            for _ in range(n)]
 
 # %% ../nbs/14_train.ipynb #1740e820
 def check_eval_data(data,                 # the dataset folder
@@ -527,6 +532,7 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
     if cfg.task == 'aifr': _set_trainable([model.generator, model.discriminator], False)  # DDP syncs what AIFR uses
     if cfg.task == 'fas': model.freeze_encoder(True)
     if cfg.sync_bn: model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # before the optimisers see the parameters
     opts = build_optimizers(model, cfg)
     check_free_space(out, run_bytes(model, opts) + run_bytes(model, {}) // 2, 'a checkpoint and the final model')
     model, *opt_list = accelerator.prepare(model, *opts.values())
@@ -564,11 +570,11 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
         if 'aifr' in tasks:
             for g in opts['aifr'].param_groups: g['lr'] = aifr_lr(it, cfg)
             if mcfg.grl_schedule == 'warm': net.grl.lambda_ = grl_lambda_at(it, cfg.iterations, 0.0, mcfg.grl_lambda)
-            batches = next_batches(loaders['aifr'], cfg.grad_accum, dev)
+            batches = next_batches(loaders['aifr'], cfg.grad_accum, dev, cfg.channels_last)
             logs.update(aifr_iteration(accelerator, model, batches, opts['aifr'], cfg, it, stats))
             logs['lr'] = aifr_lr(it, cfg)
         if 'fas' in tasks:
-            batches = next_batches(loaders['fas'], cfg.grad_accum, dev)
+            batches = next_batches(loaders['fas'], cfg.grad_accum, dev, cfg.channels_last)
             logs.update(fas_iteration(accelerator, model, batches, opts, cfg, it, stats))
         step = it + 1
         if step % cfg.log_every == 0 or step == cfg.iterations:
