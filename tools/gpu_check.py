@@ -7,7 +7,9 @@
 On a small synthetic dataset (`mtlface-synth`, written once into OUT/data) it trains the tiny preset for
 `--iterations` steps: AIFR, FAS (from that AIFR model) and joint, on 1 GPU and on all GPUs (`accelerate launch
 --multi_gpu --num_processes N`), in bf16 and in fp16 (the GradScaler path). Then `mtlface-eval --device cuda` on a
-trained model, then `bench/train_step.py --device cuda` (the paper preset's step, fp32 eager against bf16 paths).
+trained model, then `bench/train_step.py --device cuda` (the paper preset's step, fp32 eager against bf16 paths and
+against the trainer's own step with and without `--channels_last` / `--fused_optim`, which are off by default
+because no machine of this project with a GPU measured them yet).
 A training run passes when it exits 0, reaches its last iteration and its last logged losses are finite; fp16
 runs may skip a few first steps while the GradScaler finds its scale (the table counts them).
 The rate is iterations / wall time of the whole command, start-up included (the benchmark gives step rates).
@@ -106,7 +108,8 @@ def plan(a: argparse.Namespace, n_gpus: int) -> list[Check]:
                         '--age-cnn-steps', '50', '--quiet'], out=out / 'eval', needs=first.out / 'model' / 'config.json'))
     if not a.no_bench:
         checks.append(Check('bench train_step', '', 1, [sys.executable, str(ROOT / 'bench' / 'train_step.py'), '--device', 'cuda',
-                            '--preset', 'paper', '--batch', '64', '--quick', '--paths', 'fp32', 'bf16', 'bf16-cl', 'bf16-cl-tuned']))
+                            '--preset', 'paper', '--batch', '64', '--quick', '--paths', 'fp32', 'bf16', 'bf16-cl', 'bf16-cl-tuned',
+                            'trainer', 'trainer-cl', 'trainer-fused', 'trainer-cl-fused']))   # do the trainer's speed options pay on a GPU?
     return checks
 
 
