@@ -366,7 +366,7 @@ def _all_finite(accelerator, loss, params) -> bool:
     "True when the loss and every gradient are finite on every process: one norm, one reduction, one sync."
     grads = [p.grad for p in params if p.grad is not None]
     total = loss.detach().float().sum()                               # NaN/∞ anywhere makes the sum NaN/∞
-    if grads: total = total + torch.stack([n.float() for n in torch._foreach_norm(grads)]).sum()   # norms, not squares: no overflow of finite gradients
+    if grads: total = total + torch.stack([n.float() for n in torch._foreach_norm(grads, float('inf'))]).amax()  # max |g|: no overflow
     flag = (~torch.isfinite(total)).float().reshape(1).to(accelerator.device)
     return accelerator.reduce(flag, 'sum').item() == 0
 
