@@ -5,7 +5,7 @@ STAMP := .make/installed-$(shell $(PY) -c "import hashlib; print(hashlib.sha1(op
 # console scripts (nbdev-export, nbdev-test) of the Python that PY names, so a venv works without activation
 BIN := $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('scripts'))")
 
-.PHONY: demo-long screenshots ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
+.PHONY: gpu-check demo-long screenshots ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
 
 help:
 	@echo "make demo   - install, generate synthetic faces, train the tiny model, write a report and samples"
@@ -16,6 +16,7 @@ help:
 	@echo "make docs   - build the docs site from the notebooks (nbdev-docs with Quarto, else Sphinx) -> docs/_build/html"
 	@echo "make test-browser - install Chromium if missing, then test the Voila demo and the docs in it"
 	@echo "make demo-app - serve the ageing demo with Voila on http://127.0.0.1:8866"
+	@echo "make gpu-check - on a machine with CUDA: AIFR/FAS/joint on 1 and all GPUs in bf16 and fp16, eval and benchmark on the GPU"
 	@echo "make screenshots - rerun the browser tests, saving their screenshots to docs/screenshots (tests alone never write there)"
 
 # Install into the current Python environment when pyproject.toml changed or nothing is installed yet.
@@ -99,6 +100,14 @@ demo-long: install
 # (resumes finished runs; delete ablations/runs to start over)
 ablations: install
 	$(BIN)/mtlface-ablations --out ablations
+
+# On a machine with CUDA: train AIFR, FAS and joint for 50 iterations on 1 GPU and on all GPUs (accelerate launch),
+# in bf16 and fp16, on a small synthetic set; then mtlface-eval and bench/train_step.py on the GPU; a table of
+# what passed and the rates -> runs/gpu-check/table.txt. Without CUDA it says so and exits 2 (GPU_CHECK_ARGS=--dry-run
+# prints the commands instead).
+GPU_CHECK_ARGS ?=
+gpu-check: install
+	$(PY) tools/gpu_check.py $(GPU_CHECK_ARGS)
 
 # The docs site. With Quarto, nbdev's own route (-> _docs/); without it (this project's machines), Sphinx + myst-nb
 # + furo over the notebooks' stored outputs, nothing re-executed (-> docs/_build/html/).

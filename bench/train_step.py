@@ -5,10 +5,11 @@
     python bench/train_step.py --cold-compile       # torch.compile into an empty inductor cache (true compile time)
     python bench/train_step.py --preset tiny        # the tiny preset (seconds)
     python bench/train_step.py --paths fp32 bf16-cl --steps 5
+    python bench/train_step.py --device cuda --batch 64 --quick   # on a GPU (`make gpu-check` runs this)
 
 What one step is (built directly from the `MTLFace` methods, the authors' recipe of SPEC §6):
   AIFR  model in train mode; `aifr_losses(images, labels, ages)['loss']` → backward → SGD step (momentum 0.9,
-        weight decay 5e-4 except on BatchNorm) over every recognition parameter (`encoder_modules()`).
+        weight decay 5e-4 on the trainer's `split_decay` groups) over every recognition parameter (`encoder_modules()`).
   FAS   `freeze_encoder()`; generator step = `fas_generator_losses(images, groups)` → backward → Adam step
         (lr 1e-4, betas (0.5, 0.99)) over the generator; then discriminator step = `fas_discriminator_loss(real
         faces, aged faces, groups)` → backward → Adam step over the discriminator. A FAS step is both.
@@ -29,6 +30,12 @@ Paths (each is a separate model and optimisers, all built from the same seed):
                   loss function, as here, works.)
   onednn-bf16     fp32 model and code, with `torch.backends.mkldnn` fp32 precision set to 'bf16' (oneDNN runs the
                   fp32 convolutions and matmuls on bf16 units internally; no autocast).
+  trainer         the trainer's own step, fp32: `build_optimizers` + `accelerator.prepare` + `aifr_iteration` /
+                  `fas_iteration` (the finite check, the logged losses; FAS: D first on fakes drawn again without
+                  gradient, then G), on the same model and inputs. Against `fp32` it shows the trainer's overhead.
+  trainer-cl, trainer-fused, trainer-cl-fused
+                  the same with `TrainConfig(channels_last=True)` and/or `fused_optim=True`: what the trainer's
+                  speed options buy. (FLOPs of trainer paths are counted as the eager step's.)
 
 Timing: `--warmup` untimed steps per path (fp32 needs about 3 before its step time settles: page faults of
 fresh activation buffers, oneDNN primitive caches), then `--steps` timed steps; reported: the median step. By default
@@ -53,6 +60,7 @@ from torch.utils.flop_counter import FlopCounterMode
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # the checkout's mtlface, installed or not
 from mtlface.core import config_from_preset, seed_everything
 from mtlface.model import MTLFace
+from mtlface.train import split_decay
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class StepPath:
     skip_d_grads: bool = False    # discriminator requires_grad off during the generator step
     compile: bool = False         # torch.compile the loss functions
     onednn_bf16: bool = False     # torch.backends.mkldnn fp32_precision = 'bf16' (implicit bf16 in oneDNN)
+    trainer: bool = False         # the trainer's own step (`aifr_iteration` / `fas_iteration` under Accelerate)
 
     @property
     def uses_bf16(self) -> bool: return self.bf16 or self.onednn_bf16
@@ -77,6 +86,10 @@ PATHS = {p.name: p for p in [
     StepPath('bf16-cl-tuned', bf16=True, channels_last=True, fused=True, skip_d_grads=True),
     StepPath('compile', bf16=True, channels_last=True, fused=True, skip_d_grads=True, compile=True),
     StepPath('onednn-bf16', onednn_bf16=True),
+    StepPath('trainer', trainer=True),
+    StepPath('trainer-cl', trainer=True, channels_last=True),
+    StepPath('trainer-fused', trainer=True, fused=True),
+    StepPath('trainer-cl-fused', trainer=True, channels_last=True, fused=True),
 ]}
 
 
@@ -94,10 +107,11 @@ def onednn_precision(enabled: bool):
 
 class Runner:
     "One model + optimisers + inputs for one task, run the way `path` says."
-    def __init__(self, task: str, path: StepPath, cfg, batch: int, seed: int = 0):
+    def __init__(self, task: str, path: StepPath, cfg, batch: int, seed: int = 0, device: str = 'cpu'):
         self.task, self.path = task, path
         seed_everything(seed)
-        m = MTLFace(cfg).train()
+        dev = torch.device(device)
+        m = MTLFace(cfg).train().to(dev)
         s, b = cfg.image_size, batch
         g = torch.Generator().manual_seed(seed)
         self.images = torch.rand(b, 3, s, s, generator=g) * 2 - 1
@@ -105,17 +119,17 @@ class Runner:
         self.labels = torch.randint(0, cfg.num_classes, (b,), generator=g)
         self.ages = torch.randint(0, 81, (b,), generator=g).float()
         self.groups = torch.randint(0, cfg.n_groups, (b,), generator=g)
+        self.images, self.real, self.labels, self.ages, self.groups = (
+            t.to(dev) for t in (self.images, self.real, self.labels, self.ages, self.groups))   # drawn on the CPU: same numbers everywhere
         if path.channels_last:
             m = m.to(memory_format=torch.channels_last)
             self.images, self.real = (t.contiguous(memory_format=torch.channels_last) for t in (self.images, self.real))
         self.model = m
+        if path.trainer: return self._trainer(task, m, dev)
         kw = dict(fused=True) if path.fused else {}
         if task == 'aifr':
-            params = [p for mod in m.encoder_modules() for p in mod.parameters()]
-            bn = {id(p) for mod in m.encoder_modules() for sub in mod.modules()
-                  if isinstance(sub, nn.modules.batchnorm._BatchNorm) for p in sub.parameters()}
-            groups = [dict(params=[p for p in params if id(p) not in bn], weight_decay=5e-4),
-                      dict(params=[p for p in params if id(p) in bn], weight_decay=0.0)]
+            decay, no_decay = split_decay(m.encoder_modules(), skip=[m.da_estimator])   # the trainer's groups
+            groups = [dict(params=decay, weight_decay=5e-4), dict(params=no_decay, weight_decay=0.0)]
             self.opt = torch.optim.SGD(groups, lr=0.01, momentum=0.9, **kw)
         else:
             m.freeze_encoder()
@@ -125,24 +139,45 @@ class Runner:
         amp = path.bf16
 
         def aifr_loss(images, labels, ages):
-            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 return m.aifr_losses(images, labels, ages)['loss']
 
         def g_loss(images, groups):
-            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 losses, aged = m.fas_generator_losses(images, groups)
                 return losses['loss'], aged
 
         def d_loss(real, aged, groups):
-            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=amp):
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
                 return m.fas_discriminator_loss(real, aged, groups)
 
         wrap = torch.compile if path.compile else (lambda f: f)
         self.aifr_loss, self.g_loss, self.d_loss = wrap(aifr_loss), wrap(g_loss), wrap(d_loss)
         self.last_loss = float('nan')
 
+    def _trainer(self, task, m, dev):
+        "The trainer's step: its optimisers (`build_optimizers`, fp32, `fused_optim`), `accelerator.prepare`, its step functions."
+        from accelerate import Accelerator
+        from mtlface.train import TrainConfig, aifr_iteration, build_optimizers, fas_iteration
+        self.acc = Accelerator(cpu=dev.type == 'cpu', mixed_precision='no')
+        self.cfg = TrainConfig(task=task, lr=0.01, init_from='bench' if task == 'fas' else '', fused_optim=self.path.fused,
+                               channels_last=self.path.channels_last)
+        if task == 'aifr': m.generator.requires_grad_(False); m.discriminator.requires_grad_(False)   # as `train` does
+        else: m.freeze_encoder(True)
+        opts = build_optimizers(m, self.cfg)
+        self.model, *prepared = self.acc.prepare(m, *opts.values())
+        self.opts, self.stats, self.it = dict(zip(opts, prepared)), {}, 0
+        self.batch = (dict(image=self.images, identity=self.labels, age=self.ages) if task == 'aifr' else
+                      dict(image=self.images, target_image=self.real, target_group=self.groups))
+        self.iteration = lambda: (aifr_iteration(self.acc, self.model, [self.batch], self.opts['aifr'], self.cfg, self.it, self.stats)
+                                  if task == 'aifr' else fas_iteration(self.acc, self.model, [self.batch], self.opts, self.cfg, self.it, self.stats))
+
     def step(self):
         "One training step of the task; keeps the loss value for a finiteness check."
+        if self.path.trainer:                  # its logs are floats already: the step has finished (`.item()` inside)
+            logs = self.iteration(); self.it += 1
+            self.last_loss = logs['aifr/loss'] if self.task == 'aifr' else logs['fas/loss'] + logs['fas/d']
+            return
         with onednn_precision(self.path.onednn_bf16):
             if self.task == 'aifr':
                 loss = self.aifr_loss(self.images, self.labels, self.ages)
@@ -159,24 +194,30 @@ class Runner:
         self.last_loss = loss.item()
 
 
-def count_flops(task: str, path: StepPath, cfg, batch: int) -> int:
+def count_flops(task: str, path: StepPath, cfg, batch: int, device: str = 'cpu') -> int:
     "Matmul + convolution FLOPs (forward and backward) of one fp32 eager step with `path`'s step semantics."
     semantics = StepPath('count', skip_d_grads=path.skip_d_grads)
-    r = Runner(task, semantics, cfg, batch)
+    r = Runner(task, semantics, cfg, batch, device=device)
     r.step()                                              # warm-up outside the counter (lazy init, allocator)
     with FlopCounterMode(display=False) as fc: r.step()
     return fc.get_total_flops()
 
 
-def gemm_peak(dtype, sizes=(2048, 4096), repeats: int = 5) -> float:
+def sync(device: str):
+    "Wait for the device's queued work (GPU kernels run asynchronously; a CPU needs no wait)."
+    if torch.device(device).type == 'cuda': torch.cuda.synchronize()
+
+
+def gemm_peak(dtype, sizes=(2048, 4096), repeats: int = 5, device: str = 'cpu') -> float:
     "Best (over sizes) median FLOP/s of n×n @ n×n matmuls in `dtype`."
     best = 0.0
     for n in sizes:
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
         for _ in range(2): a @ b
+        sync(device)
         times = []
         for _ in range(repeats):
-            t0 = time.perf_counter(); a @ b; times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter(); a @ b; sync(device); times.append(time.perf_counter() - t0)
         best = max(best, 2 * n ** 3 / statistics.median(times))
     return best
 
@@ -195,14 +236,14 @@ class OtherLoad:
         return max(0.0, (self._busy() - self.b0) - (time.process_time() - self.p0)) / wall
 
 
-def run_task(task: str, paths: list, cfg, batch: int, warmup: int, steps: int, interleave: bool) -> dict:
+def run_task(task: str, paths: list, cfg, batch: int, warmup: int, steps: int, interleave: bool, device: str = 'cpu') -> dict:
     "Warm up and time every path on `task`: one path after the other, or `interleave`d round by round."
     out, runners, load = {}, {}, OtherLoad()
 
     def prepare(p):
         t0 = time.perf_counter()
         try:
-            r = Runner(task, p, cfg, batch)
+            r = Runner(task, p, cfg, batch, device=device)
             t1 = time.perf_counter(); r.step(); first = time.perf_counter() - t1
             for _ in range(warmup - 1): r.step()
             runners[p.name] = r
@@ -254,11 +295,13 @@ def main():
                     help='time the paths round by round (fairer under outside load, but the paths then share caches and '
                          'the allocator, which slows the fp32 baseline; default: one path after the other)')
     ap.add_argument('--cold-compile', action='store_true', help="compile into a fresh, empty inductor cache")
+    ap.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (a step ends with `loss.item()`, so GPU steps are timed to completion)")
     args = ap.parse_args()
     if args.quick: args.steps, args.warmup = 2, 2
     if args.cold_compile: os.environ['TORCHINDUCTOR_CACHE_DIR'] = tempfile.mkdtemp(prefix='inductor-cold-')
     args.warmup = max(1, args.warmup)
-    names = [n for n in args.paths if not (args.quick and PATHS[n].compile)]
+    if args.device != 'cpu' and not torch.cuda.is_available(): ap.exit(2, f'train_step.py: --device {args.device}: no CUDA here\n')
+    names = [n for n in args.paths if not (args.quick and PATHS[n].compile) and not (args.device != 'cpu' and PATHS[n].onednn_bf16)]
     if 'fp32' not in names: names.insert(0, 'fp32')    # ratios need the baseline from the same run
     paths = [PATHS[n] for n in names]
     if args.threads: torch.set_num_threads(args.threads)
@@ -266,13 +309,16 @@ def main():
     cfg = config_from_preset(args.preset, **({'num_classes': num_classes} if num_classes else {}))
     t_start = time.perf_counter()
     print(f'MTLFace training step, preset {args.preset} ({cfg.backbone}, {cfg.image_size} px, {cfg.num_classes} classes), '
-          f'batch {args.batch}, torch {torch.__version__}, {torch.get_num_threads()} threads on {os.cpu_count()} CPUs, '
+          f'batch {args.batch}, torch {torch.__version__}, '
+          f'{torch.cuda.get_device_name(args.device) if args.device != "cpu" else "CPU"}, {torch.get_num_threads()} threads on {os.cpu_count()} CPUs, '
           f'load average {os.getloadavg()[0]:.2f}')
     print(f'{args.warmup} warm-up + {args.steps} timed steps per path (median), '
           f'{"paths interleaved per round" if args.interleave else "one path after the other"}', flush=True)
 
     load = OtherLoad(); load.start()
-    peak = {'fp32': gemm_peak(torch.float32), 'bf16': gemm_peak(torch.bfloat16)}
+    # the bf16 peak only when a bf16 path runs: on a CPU without bf16 units its 4096² matmuls take minutes
+    peak = {'fp32': gemm_peak(torch.float32, device=args.device),
+            'bf16': gemm_peak(torch.bfloat16, device=args.device) if any(p.uses_bf16 for p in paths) else float('nan')}
     print(f'GEMM peak (square matmul, best of 2048/4096): fp32 {peak["fp32"] / 1e9:.0f} GFLOP/s, '
           f'bf16 {peak["bf16"] / 1e9:.0f} GFLOP/s ({peak["bf16"] / peak["fp32"]:.1f}×); '
           f'other processes used {load.stop():.2f} cores meanwhile', flush=True)
@@ -280,10 +326,10 @@ def main():
     flops, results = {}, {}
     for task in args.tasks:
         for skip in sorted({p.skip_d_grads for p in paths} if task == 'fas' else {False}):
-            flops[task, skip] = count_flops(task, StepPath('x', skip_d_grads=skip), cfg, args.batch)
+            flops[task, skip] = count_flops(task, StepPath('x', skip_d_grads=skip), cfg, args.batch, args.device)
             print(f'{task} step FLOPs (fp32 eager, FlopCounterMode{", no D weight grads in G step" if skip else ""}): '
                   f'{flops[task, skip] / 1e9:.1f} GFLOP = {flops[task, skip] / args.batch / 1e9:.2f} GFLOP/image', flush=True)
-        results[task] = run_task(task, paths, cfg, args.batch, args.warmup, args.steps, args.interleave)
+        results[task] = run_task(task, paths, cfg, args.batch, args.warmup, args.steps, args.interleave, args.device)
 
     print()
     head = f"{'path':15s}"

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_evaluate.ipynb #19965580
 from __future__ import annotations
-import json, math, sys, argparse, time
+import contextlib, json, math, sys, argparse, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np
@@ -20,14 +20,14 @@ from PIL import Image
 # %% auto #0
 __all__ = ['ACC_THRESHOLDS', 'VAL_THRESHOLDS', 'GAP_EDGES', 'FAS_MEASURES', 'pair_distances', 'fold_indices', 'accuracy_at',
            'val_far', 'kfold_accuracy', 'threshold_at_far', 'kfold_tar_at_far', 'roc_points', 'roc_auc', 'gap_bins',
-           'accuracy_by_age_gap', 'to_batch', 'embed_faces', 'VerificationReport', 'verification_report',
-           'read_pair_ages', 'verify_bin', 'read_pair_list', 'verify_pair_list', 'gallery_probe_by_age',
-           'rank1_accuracy', 'rank1_leave_one_out', 'age_mae', 'group_confusion', 'group_accuracy', 'fas_age_accuracy',
-           'identity_preservation', 'group_center_age', 'ssim', 'ground_truth_error', 'age_smoothness', 'AgeCNN',
-           'train_age_cnn', 'mean_ci', 'changed_pixels', 'masked_l1', 'fas_measures', 'fas_table', 'fas_summary',
-           'plot_fas_measures', 'plot_roc', 'plot_similarity_by_gap', 'plot_age_confusion', 'plot_aged_grid',
-           'evaluate_model', 'fas_sources', 'rec_test_faces', 'align_pair_list', 'build_eval_parser',
-           'check_eval_inputs', 'eval_main']
+           'accuracy_by_age_gap', 'to_batch', 'model_device', 'embed_faces', 'VerificationReport',
+           'verification_report', 'read_pair_ages', 'verify_bin', 'read_pair_list', 'verify_pair_list',
+           'gallery_probe_by_age', 'rank1_accuracy', 'rank1_leave_one_out', 'age_mae', 'group_confusion',
+           'group_accuracy', 'fas_age_accuracy', 'identity_preservation', 'group_center_age', 'ssim',
+           'ground_truth_error', 'age_smoothness', 'AgeCNN', 'train_age_cnn', 'mean_ci', 'changed_pixels', 'masked_l1',
+           'aged_sequences', 'fas_measures', 'fas_table', 'fas_summary', 'plot_fas_measures', 'plot_roc',
+           'plot_similarity_by_gap', 'plot_age_confusion', 'plot_aged_grid', 'evaluate_model', 'fas_sources',
+           'rec_test_faces', 'align_pair_list', 'pick_device', 'build_eval_parser', 'check_eval_inputs', 'eval_main']
 
 # %% ../nbs/13_evaluate.ipynb #6c002836
 def pair_distances(embeddings: np.ndarray) -> np.ndarray:
@@ -134,16 +134,23 @@ def to_batch(images: list[np.ndarray], size: int) -> torch.Tensor:
     from mtlface.datasets import resize_image, to_model_tensor
     return torch.stack([to_model_tensor(resize_image(im, size)) for im in images])
 
+def model_device(model) -> torch.device:
+    "The device of a model's parameters: where evaluation runs (inputs go there, results come back to the CPU)."
+    return next(model.parameters()).device
+
+def _autocast(dev: torch.device, enabled: bool):
+    "bf16 autocast on the device's type when asked (no context otherwise: not every device type has autocast)."
+    return torch.autocast(dev.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
 def embed_faces(model, images: list[np.ndarray], batch_size: int = 64, flip_test: bool = True,
                 autocast: bool = False, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    "Unit embeddings (N, D) and estimated ages (N,) of uint8 face images, in batches."
+    "Unit embeddings (N, D) and estimated ages (N,) of uint8 face images, in batches, on the model's device."
     from tqdm.auto import tqdm
-    size, embs, ages = model.config.image_size, [], []
+    size, embs, ages, dev = model.config.image_size, [], [], model_device(model)
     for i in tqdm(range(0, len(images), batch_size), disable=not progress, desc='embedding', leave=False):
-        x = to_batch(images[i:i + batch_size], size)
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=autocast):
-            e, a = model.encode(x, flip_test=flip_test)
-        embs.append(F.normalize(e.float(), dim=1).numpy()); ages.append(a.float().numpy())
+        x = to_batch(images[i:i + batch_size], size).to(dev)                   # (B, 3, size, size)
+        with _autocast(dev, autocast): e, a = model.encode(x, flip_test=flip_test)
+        embs.append(F.normalize(e.float(), dim=1).cpu().numpy()); ages.append(a.float().cpu().numpy())
     return np.concatenate(embs), np.concatenate(ages)
 
 @dataclass
@@ -334,17 +341,19 @@ class AgeCNN(torch.nn.Module):
         return dex_age(self.logits(x))
 
 def train_age_cnn(images: torch.Tensor, ages: torch.Tensor, steps: int = 300, batch_size: int = 64,
-                  lr: float = 3e-3, seed: int = 0, progress: bool = False) -> AgeCNN:
+                  lr: float = 3e-3, seed: int = 0, progress: bool = False,
+                  device=None                      # where to train and keep it (default: the CPU)
+                 ) -> AgeCNN:
     "Train an `AgeCNN` on faces (N, 3, H, W) in [−1, 1] with known ages (L1 on the DEX age + CE on the age)."
     from tqdm.auto import tqdm
-    g = torch.Generator().manual_seed(seed); torch.manual_seed(seed)
-    net = AgeCNN(); opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
+    g, device = torch.Generator().manual_seed(seed), torch.device(device or 'cpu'); torch.manual_seed(seed)
+    net = AgeCNN().to(device); opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
     from mtlface.heads import dex_age
     with torch.enable_grad():  # callable from no-grad evaluation code
         for _ in tqdm(range(steps), disable=not progress, desc='AgeCNN', leave=False):
             idx = torch.randint(0, len(images), (batch_size,), generator=g)
-            x, a = images[idx], ages[idx].float()
+            x, a = images[idx].to(device), ages[idx].float().to(device)
             if torch.rand(1, generator=g) < 0.5: x = x.flip(-1)
             logits = net.logits(x)
             loss = F.l1_loss(dex_age(logits), a) + F.cross_entropy(logits, a.round().long().clamp(0, 100))
@@ -378,19 +387,26 @@ def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     return err.flatten(-3).sum(-1) / n.where(n > 0, torch.full_like(n, float('nan')))
 
 # %% ../nbs/13_evaluate.ipynb #aaf2d987
+def aged_sequences(model,                 # an MTLFace, on any device
+                   sources: torch.Tensor   # (S, 3, H, W) faces in [−1, 1], on any device
+                  ) -> torch.Tensor:
+    "Each face aged to every group, computed on the model's device: (S, N, 3, H, W) on the CPU."
+    x = sources.to(model_device(model))
+    return torch.stack([model.age_faces(x, t).cpu() for t in range(model.config.n_groups)], 1)
+
 def _judge_all(model, images: torch.Tensor, age_judge, batch_size: int = 256) -> dict:
     "Embeddings, own expected ages, own group argmax and independent ages of (B, 3, H, W) faces."
-    out = dict(emb=[], own=[], own_group=[], judge=[])
+    out, dev = dict(emb=[], own=[], own_group=[], judge=[]), model_device(model)
     was = model.training; model.eval()
     for i in range(0, len(images), batch_size):
-        x = images[i:i + batch_size]
+        x = images[i:i + batch_size].to(dev)                                      # (B, 3, H, W) on the model's device
         parts = model.features(x).parts
         age_logits, group_logits = model.age_estimator(parts.age)
         out['emb'].append(F.normalize(model.embedding(parts.identity).float(), dim=1))
         out['own'].append(dex_age(age_logits).float()); out['own_group'].append(group_logits.argmax(1))
         if age_judge is not None: out['judge'].append(age_judge(x).float())
     model.train(was)
-    return {k: torch.cat(v).numpy() for k, v in out.items() if v}
+    return {k: torch.cat(v).cpu().numpy() for k, v in out.items() if v}
 
 @torch.no_grad()
 def fas_measures(model,                          # an MTLFace (anything with `age_faces` and its recognition side)
@@ -401,7 +417,7 @@ def fas_measures(model,                          # an MTLFace (anything with `ag
                 ) -> dict:
     "FAS measures with 95% intervals over source faces, for the aged faces, the unchanged input and the truth."
     S, n = len(sources), model.config.n_groups
-    aged = aged if aged is not None else torch.stack([model.age_faces(sources, t) for t in range(n)], 1)
+    aged = aged if aged is not None else aged_sequences(model, sources)            # (S, N, 3, H, W) on the CPU
     cands = dict(aged=aged, input=sources[:, None].expand_as(aged), **({} if truths is None else dict(truth=truths)))
     target = np.tile(np.arange(n), (S, 1))                                        # (S, N)
     src = _judge_all(model, sources, None)['emb']                                 # (S, D)
@@ -607,19 +623,19 @@ def fas_sources(data, records, faces: int, size: int, n_groups: int = 7):
 def _evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out) -> dict:
     n, size = model.config.n_groups, model.config.image_size
     pick, src, truths = fas_sources(data, recs, fas_faces, size, n)
-    seq = torch.stack([model.age_faces(src, t) for t in range(n)], 1)               # (S, N, 3, H, W)
+    seq, dev = aged_sequences(model, src), model_device(model)                     # (S, N, 3, H, W) on the CPU
     age_cnn = None
     if age_cnn_steps and (data / 'train.txt').exists():
         from mtlface.data import read_annotations
         train = read_annotations(data / 'train.txt', min_faces=1)
         train = [train[i] for i in _pick(len(train), 2000)]
         age_cnn = train_age_cnn(to_batch([load_image(r.path) for r in train], size), torch.tensor([r.age for r in train]),
-                                steps=age_cnn_steps, progress=progress)
+                                steps=age_cnn_steps, progress=progress, device=dev)
     fas = fas_measures(model, src, truths, age_cnn, aged=seq)
     if curves:   # verification at the FAR = 1e-3 threshold of the first verification set
         first = next(iter(curves.values()))
-        aged_emb, _ = model.encode(seq.flatten(0, 1), flip_test=False); src_emb, _ = model.encode(src, flip_test=False)
-        fas['identity'] = identity_preservation(np.repeat(src_emb.numpy(), n, 0), aged_emb.numpy(),
+        emb = lambda x: model.encode(x.to(dev), flip_test=False)[0].cpu().numpy()    # (B, D) back on the CPU
+        fas['identity'] = identity_preservation(np.repeat(emb(src), n, 0), emb(seq.flatten(0, 1)),
                                                 threshold_at_far(first['dist'], first['issame'], 1e-3))
     if out is not None:
         Path(out).mkdir(parents=True, exist_ok=True)
@@ -689,6 +705,22 @@ def align_pair_list(path,              # a `path_a path_b same [age_a age_b]` li
     return out
 
 # %% ../nbs/13_evaluate.ipynb #c36af68a
+def pick_device(name: str | None = None  # 'cpu', 'cuda', 'cuda:N' or 'mps'; None: CUDA when there is one, else the CPU
+               ) -> torch.device:
+    "The device to evaluate on; a `UsageError` naming --device when this machine has no such device."
+    if name is None: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: dev = torch.device(name)
+    except (RuntimeError, ValueError): raise UsageError(f'--device {name}: not a device (cpu, cuda, cuda:1, mps)') from None
+    n_cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if dev.type == 'cpu': return dev
+    if dev.type == 'cuda':
+        if n_cuda == 0: raise UsageError(f'--device {name}: no CUDA device here (torch {torch.__version__}); use --device cpu')
+        if dev.index is not None and dev.index >= n_cuda:
+            raise UsageError(f'--device {name}: this machine has {n_cuda} CUDA device(s), cuda:0 to cuda:{n_cuda - 1}')
+        return dev
+    if dev.type == 'mps' and torch.backends.mps.is_available(): return dev
+    raise UsageError(f'--device {name}: not available here; use --device cpu' + (' or cuda' if n_cuda else ''))
+
 def build_eval_parser() -> argparse.ArgumentParser:
     "Command-line options of `mtlface-eval`."
     p = OneLineParser(prog='mtlface-eval', description='Evaluate an MTLFace checkpoint: verification (10-fold, '
@@ -705,7 +737,8 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument('--align', action='store_true', help='align the photos of --pair-list lists first (five landmarks, mtlface[align] detector)')
     p.add_argument('--batch-size', type=int_at_least(1), default=64)
     p.add_argument('--no-flip', action='store_true', help='no flip test')
-    p.add_argument('--bf16', action='store_true', help='bf16 autocast (fast on CPUs with bf16 units)')
+    p.add_argument('--bf16', action='store_true', help='bf16 autocast on the device (fast on GPUs and on CPUs with bf16 units)')
+    p.add_argument('--device', default=None, help='where to evaluate: cpu, cuda, cuda:N or mps (default: cuda if available, else cpu)')
     p.add_argument('--quiet', action='store_true')
     return p
 
@@ -723,9 +756,9 @@ def check_eval_inputs(data, pair_lists=(), limit_pairs: int | None = None):
 def _eval(argv=None) -> int:
     from mtlface.model import from_pretrained
     a = build_eval_parser().parse_args(argv)
-    out = a.out or a.checkpoint.parent / 'eval'
+    out, device = a.out or a.checkpoint.parent / 'eval', pick_device(a.device)   # an unavailable device: stop first
     check_eval_inputs(a.data, a.pair_list, a.limit_pairs)
-    model = from_pretrained(a.checkpoint)
+    model = from_pretrained(a.checkpoint).to(device)
     check_writable(out, '--out'); check_free_space(out, 20 << 20, 'the report and its plots')
     import tempfile
     with tempfile.TemporaryDirectory() as scratch:

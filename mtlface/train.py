@@ -26,9 +26,10 @@ from .datasets import (FaceDataset, FASDataset, FaceTransform, IterationBatchSam
 # %% auto #0
 __all__ = ['STATE_NAME', 'SYNTHESIS_FIELDS', 'TRAINING_NAME', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr_lr', 'split_decay',
            'build_optimizers', 'pick_mixed_precision', 'load_train_source', 'train_faces', 'make_loader',
-           'check_eval_data', 'check_run', 'run_bytes', 'complete_checkpoints', 'save_checkpoint', 'load_checkpoint',
-           'checkpoint_problem', 'resume_newest', 'aifr_iteration', 'fas_iteration', 'fas_model_from', 'build_model',
-           'quick_eval', 'train', 'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
+           'next_batches', 'check_eval_data', 'check_run', 'run_bytes', 'complete_checkpoints', 'save_checkpoint',
+           'load_checkpoint', 'checkpoint_problem', 'resume_newest', 'aifr_iteration', 'fas_iteration',
+           'fas_model_from', 'build_model', 'quick_eval', 'train', 'build_train_parser', 'configs_from_args', 'main',
+           'launch_in_notebook']
 
 # %% ../nbs/14_train.ipynb #6725cab6
 @dataclass
@@ -56,6 +57,8 @@ class TrainConfig:
     seed: int = 0                      # seeds Python, NumPy and torch (and the data order)
     mixed_precision: str = 'no'        # 'no', 'fp16', 'bf16' (Accelerate) or 'auto' (`pick_mixed_precision`)
     sync_bn: bool = False              # SyncBatchNorm across processes
+    channels_last: bool = False        # model and images in channels_last memory format (faster convolutions on many GPUs)
+    fused_optim: bool = False          # fused SGD/Adam kernels (`fused=True`): one kernel for all parameters instead of a loop
     num_workers: int = 2               # DataLoader worker processes
     log_every: int = 20                # iterations between logged losses
     eval_every: int = 0                # iterations between evaluations (0: at the end only)
@@ -117,14 +120,14 @@ def split_decay(modules,       # the modules whose parameters the optimizer upda
 
 def build_optimizers(model: MTLFace, cfg: TrainConfig) -> dict:
     "SGD for the recognition side (per the task), Adam for the generator and for the discriminator."
-    opts = {}
+    opts, kw = {}, dict(fused=True) if cfg.fused_optim else {}     # default: torch's choice (foreach where it can)
     if cfg.task in ('aifr', 'joint'):
         decay, no_decay = split_decay(model.encoder_modules(), skip=[model.da_estimator])
         opts['aifr'] = torch.optim.SGD([dict(params=decay, weight_decay=cfg.weight_decay),
-                                        dict(params=no_decay, weight_decay=0.0)], lr=cfg.lr, momentum=cfg.momentum)
+                                        dict(params=no_decay, weight_decay=0.0)], lr=cfg.lr, momentum=cfg.momentum, **kw)
     if cfg.task in ('fas', 'joint'):
-        opts['generator'] = torch.optim.Adam(model.generator.parameters(), cfg.fas_lr, betas=cfg.fas_betas)
-        opts['discriminator'] = torch.optim.Adam(model.discriminator.parameters(), cfg.fas_lr, betas=cfg.fas_betas)
+        opts['generator'] = torch.optim.Adam(model.generator.parameters(), cfg.fas_lr, betas=cfg.fas_betas, **kw)
+        opts['discriminator'] = torch.optim.Adam(model.discriminator.parameters(), cfg.fas_lr, betas=cfg.fas_betas, **kw)
     return opts
 
 # %% ../nbs/14_train.ipynb #aaa3e299
@@ -180,15 +183,33 @@ def train_faces(cfg: TrainConfig, size: int | None = None) -> tuple[object, dict
                 faces_with_age=len(kept), identities=int(np.unique(kept.identities).size), synthetic=bool(synthetic), note=note)
     return kept, info
 
-def make_loader(dataset, cfg: TrainConfig, rank: int, world: int, start_iteration: int, seed_offset: int = 0) -> DataLoader:
-    "DataLoader of micro-batches for iterations [start, iterations) of this process."
+def make_loader(dataset,                # a FaceDataset or FASDataset
+                cfg: TrainConfig,       # batch_size, iterations, grad_accum, seed, num_workers
+                rank: int,              # this process's index: it reads its own share of every step
+                world: int,             # number of processes
+                start_iteration: int,   # the first iteration to load (a resumed run skips the ones it trained)
+                seed_offset: int = 0,   # 1 for the FAS loader, so it does not draw the AIFR order
+                pin_memory: bool = False  # page-locked batches on CUDA: asynchronous copies to the GPU
+               ) -> DataLoader:
+    "DataLoader of micro-batches for iterations [start, iterations) of this process (on the CPU: see `next_batches`)."
     sampler = IterationBatchSampler(len(dataset), cfg.batch_size, cfg.iterations * cfg.grad_accum, cfg.seed + seed_offset,
                                     rank, world, start_iteration * cfg.grad_accum)
     g = torch.Generator().manual_seed(cfg.seed)  # worker seeds never draw from (and shift) the global RNG
     loader = DataLoader(ReportingDataset(dataset), batch_sampler=sampler, num_workers=cfg.num_workers, generator=g,
-                        persistent_workers=False, pin_memory=False, collate_fn=collate_or_error)
+                        persistent_workers=False, pin_memory=pin_memory, collate_fn=collate_or_error)
     return ReportingLoader(loader, '; replace the file or remove its line, then run the same command again '
                                    '(training resumes from the newest checkpoint)')
+
+def next_batches(loader,          # an iterator over a `make_loader` DataLoader
+                 n: int,          # micro-batches to take (`grad_accum`)
+                 device,          # where the model is: `accelerator.device`
+                 channels_last: bool = False  # images (4-D tensors) in channels_last memory format, as the model
+                ) -> list[dict]:
+    "The next `n` micro-batches, every tensor moved to `device`."
+    from accelerate.utils import send_to_device
+    fmt = lambda t: t.contiguous(memory_format=torch.channels_last) if channels_last and t.ndim == 4 else t
+    return [{k: fmt(v) if isinstance(v, torch.Tensor) else v for k, v in send_to_device(next(loader), device, non_blocking=True).items()}
+            for _ in range(n)]
 
 # %% ../nbs/14_train.ipynb #1740e820
 def check_eval_data(data,                 # the dataset folder
@@ -342,16 +363,26 @@ def _set_trainable(modules, flag: bool):
     for m in modules: m.requires_grad_(flag)
 
 def _all_finite(accelerator, loss, params) -> bool:
-    "True when the loss and every gradient are finite on every process."
-    ok = bool(torch.isfinite(loss.detach()).all()) and all(torch.isfinite(p.grad).all() for p in params if p.grad is not None)
-    flag = torch.tensor([0.0 if ok else 1.0], device=accelerator.device)
+    "True when the loss and every gradient are finite on every process: one norm, one reduction, one sync."
+    grads = [p.grad for p in params if p.grad is not None]
+    total = loss.detach().float().sum()                               # NaN/∞ anywhere makes the sum NaN/∞
+    if grads: total = total + torch.stack([n.float() for n in torch._foreach_norm(grads, float('inf'))]).amax()  # max |g|: no overflow
+    flag = (~torch.isfinite(total)).float().reshape(1).to(accelerator.device)
     return accelerator.reduce(flag, 'sum').item() == 0
 
 def _optimizer_step(accelerator, opt, loss, params, stats: dict, key: str) -> bool:
-    if _all_finite(accelerator, loss, params):
-        opt.step(); opt.zero_grad(set_to_none=True); return True
-    opt.zero_grad(set_to_none=True); stats[f'skipped_{key}'] = stats.get(f'skipped_{key}', 0) + 1
-    return False
+    "Step `opt` unless the gradients are not finite; a skipped step is counted in `stats`. True when it stepped."
+    if getattr(opt, 'scaler', None) is not None:
+        # fp16 loss scaling: the GradScaler must see an overflow to lower its scale, so it decides, not us.
+        # `opt.step_was_skipped` is `accelerator.optimizer_step_was_skipped` for this optimizer alone (that
+        # property is True when *any* prepared optimizer skipped its last step: D's skip would count for G).
+        opt.step(); stepped = not opt.step_was_skipped
+    else:
+        stepped = _all_finite(accelerator, loss, params)
+        if stepped: opt.step()
+    opt.zero_grad(set_to_none=True)
+    if not stepped: stats[f'skipped_{key}'] = stats.get(f'skipped_{key}', 0) + 1
+    return stepped
 
 def _backward_micro(accelerator, model, loss, micro: int, n_micro: int):
     if micro < n_micro - 1:
@@ -458,8 +489,8 @@ def build_model(cfg: TrainConfig, model_cfg: MTLFaceConfig, num_classes: int) ->
     return from_pretrained(cfg.init_from, want) if cfg.init_from else MTLFace(want)
 
 def quick_eval(net: MTLFace, data, out_png=None, pairs: int = 600, faces: int = 200) -> dict:
-    "Light evaluation for the training loop: verification on the first .bin, age MAE on test faces, aged-face grid."
-    from mtlface.evaluate import verify_bin, embed_faces, age_mae, plot_aged_grid, to_batch
+    "Light evaluation for the training loop: verification on the first .bin, age MAE on test faces, aged-face grid (on `net`'s device)."
+    from mtlface.evaluate import verify_bin, embed_faces, age_mae, plot_aged_grid, to_batch, aged_sequences
     from mtlface.data import load_image
     data, res = Path(data), {}
     bins = sorted(data.glob('*.bin'))
@@ -475,7 +506,7 @@ def quick_eval(net: MTLFace, data, out_png=None, pairs: int = 600, faces: int = 
         if out_png is not None:
             import matplotlib; import matplotlib.pyplot as plt
             src = to_batch(imgs[:: max(1, len(imgs) // 4)][:4], net.config.image_size)
-            seq = torch.stack([net.age_faces(src, t) for t in range(net.config.n_groups)], 1)
+            seq = aged_sequences(net, src)                                  # (4, N, 3, H, W), computed where `net` is
             fig = plot_aged_grid(src, seq, n_groups=net.config.n_groups)
             Path(out_png).parent.mkdir(parents=True, exist_ok=True); fig.savefig(out_png, dpi=100); plt.close(fig)
     return res
@@ -503,6 +534,7 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
     if cfg.task == 'aifr': _set_trainable([model.generator, model.discriminator], False)  # DDP syncs what AIFR uses
     if cfg.task == 'fas': model.freeze_encoder(True)
     if cfg.sync_bn: model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # before the optimisers see the parameters
     opts = build_optimizers(model, cfg)
     check_free_space(out, run_bytes(model, opts) + run_bytes(model, {}) // 2, 'a checkpoint and the final model')
     model, *opt_list = accelerator.prepare(model, *opts.values())
@@ -519,13 +551,16 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
         (out / 'train_config.json').write_text(json.dumps(dict(train=asdict(cfg), model=config_to_dict(mcfg), data=data_info), indent=2))
     if cfg.trackers: accelerator.init_trackers('mtlface', config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
     size, rank, world = mcfg.image_size, accelerator.process_index, accelerator.num_processes
-    loaders = {}
+    # The loaders are not `accelerator.prepare`d: IterationBatchSampler already gives each process its share and
+    # starts at the resumed iteration; a prepared loader would shard it a second time and redo the skipping.
+    # So the batches are moved to the model's device by hand (`next_batches`), pinned on CUDA for async copies.
+    loaders, pin, dev = {}, accelerator.device.type == 'cuda', accelerator.device
     if 'aifr' in tasks:
         ds = FaceDataset(source, FaceTransform(size, flip=True, seed=cfg.seed), mcfg.n_groups)
-        loaders['aifr'] = iter(make_loader(ds, cfg, rank, world, start))
+        loaders['aifr'] = iter(make_loader(ds, cfg, rank, world, start, pin_memory=pin))
     if 'fas' in tasks:
         ds = FASDataset(source, FaceTransform(size, flip=True, seed=cfg.seed + 1), mcfg.n_groups, seed=cfg.seed)
-        loaders['fas'] = iter(make_loader(ds, cfg, rank, world, start, seed_offset=1))
+        loaders['fas'] = iter(make_loader(ds, cfg, rank, world, start, seed_offset=1, pin_memory=pin))
     stats = {}
     model.train()
     if cfg.task == 'fas': net.freeze_encoder(True)
@@ -537,11 +572,11 @@ def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bo
         if 'aifr' in tasks:
             for g in opts['aifr'].param_groups: g['lr'] = aifr_lr(it, cfg)
             if mcfg.grl_schedule == 'warm': net.grl.lambda_ = grl_lambda_at(it, cfg.iterations, 0.0, mcfg.grl_lambda)
-            batches = [next(loaders['aifr']) for _ in range(cfg.grad_accum)]
+            batches = next_batches(loaders['aifr'], cfg.grad_accum, dev, cfg.channels_last)
             logs.update(aifr_iteration(accelerator, model, batches, opts['aifr'], cfg, it, stats))
             logs['lr'] = aifr_lr(it, cfg)
         if 'fas' in tasks:
-            batches = [next(loaders['fas']) for _ in range(cfg.grad_accum)]
+            batches = next_batches(loaders['fas'], cfg.grad_accum, dev, cfg.channels_last)
             logs.update(fas_iteration(accelerator, model, batches, opts, cfg, it, stats))
         step = it + 1
         if step % cfg.log_every == 0 or step == cfg.iterations:

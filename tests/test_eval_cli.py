@@ -72,3 +72,12 @@ def test_bad_inputs(setup, tmp_path):
     (bad / 'broken.bin').write_bytes(b'not a pickle')
     r = run(setup / 'run' / 'model', bad, '--quiet', '--out', tmp_path / 'o')
     assert r.returncode == 2 and 'broken.bin' in r.stderr and 'Traceback' not in r.stderr
+
+def test_unavailable_device(setup, tmp_path):
+    "--device names a device this machine lacks: one line naming --device, exit status 2, nothing evaluated."
+    import torch
+    missing = f'cuda:{torch.cuda.device_count()}'                  # one past the last GPU (cuda:0 on a CPU machine)
+    for device, says in ((missing, f'--device {missing}: '), ('gpu0', '--device gpu0: not a device')):
+        r = run(setup / 'run' / 'model', setup / 'data', '--device', device, '--quiet', '--out', tmp_path / 'o')
+        assert r.returncode == 2 and says in r.stderr and 'Traceback' not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / 'o').exists()
