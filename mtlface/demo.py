@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-import ipywidgets as widgets
+try: import ipywidgets as widgets
+except ImportError: raise ImportError("the demo needs ipywidgets: pip install 'mtlface[demo]'") from None
 from PIL import Image, UnidentifiedImageError
 from .core import config_from_preset, group_names, tensor_to_image
 from .data import resize_face, to_model_input
