@@ -14,8 +14,8 @@ import torch
 __all__ = ['BACKBONE_UNITS', 'AGE_GROUP_THRESHOLDS', 'ARCH_FIELDS', 'PRESETS', 'UsageError', 'OptionError', 'check_options',
            'MTLFaceConfig', 'config_from_preset', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config',
            'load_config', 'age_to_group', 'group_names', 'seed_everything', 'count_parameters', 'format_count',
-           'image_to_tensor', 'tensor_to_image', 'draw_face', 'OneLineParser', 'int_at_least', 'one_line',
-           'run_command', 'check_writable', 'format_bytes', 'check_free_space']
+           'spread_indices', 'image_to_tensor', 'tensor_to_image', 'draw_face', 'OneLineParser', 'int_at_least',
+           'one_line', 'run_command', 'check_writable', 'format_bytes', 'check_free_space']
 
 # %% ../nbs/00_core.ipynb #4ddcf253
 class UsageError(ValueError):
@@ -253,6 +253,13 @@ def format_count(n: int) -> str:
     for unit, div in (('G', 1e9), ('M', 1e6), ('k', 1e3)):
         if n >= div: return f'{n / div:.1f}{unit}'
     return str(n)
+
+# %% ../nbs/00_core.ipynb #3028fbb0
+def spread_indices(n: int,  # length of the list
+                   k: int   # how many indices to take (all n when k ≥ n)
+                   ) -> np.ndarray:
+    "k indices spread evenly over range(n), rounded to the nearest index; all of them when k ≥ n."
+    return np.arange(n) if k >= n else np.linspace(0, n - 1, k).round().astype(int)
 
 # %% ../nbs/00_core.ipynb #d1257cb8
 def image_to_tensor(img) -> torch.Tensor:
