@@ -7,7 +7,7 @@
     python bench/train_step.py --paths fp32 bf16-cl --steps 5
     python bench/train_step.py --device cuda --batch 64 --quick   # on a GPU (`make gpu-check` runs this)
 
-What one step is (built directly from the `MTLFace` methods, the authors' recipe of SPEC §6):
+What one step is (built directly from the `MTLFace` methods, the authors' training recipe, github.com/Hzzone/MTLFace):
   AIFR  model in train mode; `aifr_losses(images, labels, ages)['loss']` → backward → SGD step (momentum 0.9,
         weight decay 5e-4 on the trainer's `split_decay` groups) over every recognition parameter (`encoder_modules()`).
   FAS   `freeze_encoder()`; generator step = `fas_generator_losses(images, groups)` → backward → Adam step

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import age_to_group
-from .core import OneLineParser, OptionError, check_writable, run_command
+from .core import OneLineParser, OptionError, check_writable, run_command, spread_indices
 from .data import read_annotations, load_image
 
 # %% auto #0
@@ -69,7 +69,7 @@ def age_probe(model, data, train_faces: int = 1200, test_faces: int = 400) -> di
     from mtlface.evaluate import age_mae, group_accuracy
     def pick(name, k):
         recs = read_annotations(Path(data) / name)
-        return [recs[i] for i in np.linspace(0, len(recs) - 1, min(k, len(recs))).astype(int)]
+        return [recs[i] for i in spread_indices(len(recs), k)]
     tr, te = pick('train.txt', train_faces), pick('test.txt', test_faces)
     tr_id, tr_age = decomposed_features(model, [load_image(r.path) for r in tr])
     te_id, te_age = decomposed_features(model, [load_image(r.path) for r in te])

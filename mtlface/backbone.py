@@ -48,7 +48,7 @@ class BottleneckIR(nn.Module):
 
 # %% ../nbs/01_backbone.ipynb #aded0080
 def init_xavier(module: nn.Module):
-    "Xavier-uniform conv/linear weights, zero biases, BatchNorm weight 1 and bias 0 (SPEC §1)."
+    "Xavier-uniform conv/linear weights, zero biases, BatchNorm weight 1 and bias 0 (the authors' code)."
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight)

@@ -14,8 +14,8 @@ import torch
 __all__ = ['BACKBONE_UNITS', 'AGE_GROUP_THRESHOLDS', 'ARCH_FIELDS', 'PRESETS', 'UsageError', 'OptionError', 'check_options',
            'MTLFaceConfig', 'config_from_preset', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config',
            'load_config', 'age_to_group', 'group_names', 'seed_everything', 'count_parameters', 'format_count',
-           'image_to_tensor', 'tensor_to_image', 'draw_face', 'OneLineParser', 'int_at_least', 'one_line',
-           'run_command', 'check_writable', 'format_bytes', 'check_free_space']
+           'spread_indices', 'image_to_tensor', 'tensor_to_image', 'draw_face', 'OneLineParser', 'int_at_least',
+           'one_line', 'run_command', 'check_writable', 'format_bytes', 'check_free_space']
 
 # %% ../nbs/00_core.ipynb #4ddcf253
 class UsageError(ValueError):
@@ -45,7 +45,7 @@ def check_options(owner: str,   # class name shown in the message
         if not ok: raise OptionError(name, getattr(obj, name), msg, owner)
 
 # %% ../nbs/00_core.ipynb #c58822ca
-BACKBONE_UNITS = {  # units per stage of the IR / IR-SE ResNets (SPEC §1)
+BACKBONE_UNITS = {  # units per stage of the IR / IR-SE ResNets (the authors' code, github.com/Hzzone/MTLFace)
     'ir34': (3, 4, 6, 3),
     'ir50': (3, 4, 14, 3),
     'ir64': (3, 4, 10, 3),
@@ -55,7 +55,7 @@ BACKBONE_UNITS = {  # units per stage of the IR / IR-SE ResNets (SPEC §1)
 }
 
 # %% ../nbs/00_core.ipynb #1bc8d6d9
-AGE_GROUP_THRESHOLDS = {  # age-group boundaries for N = 4..8 groups (SPEC §3, see 'Age groups' below)
+AGE_GROUP_THRESHOLDS = {  # age-group boundaries for N = 4..8 groups (the authors' code; see 'Age groups' below)
     4: (30, 40, 50),
     5: (20, 30, 40, 50),
     6: (10, 20, 30, 40, 50),
@@ -77,7 +77,7 @@ class MTLFaceConfig:
     # input
     image_size: int = 112              # side of the aligned RGB face, in pixels
     architecture: str = 'cvpr'         # 'cvpr': the CVPR 2021 network of this library; 'tpami': the authors' journal network
-    # encoder E (SPEC §1)
+    # encoder E: an improved ResNet, IR-50 in the paper (Huang et al., CVPR 2021, §3.1)
     backbone: str = 'ir50'             # key of `BACKBONE_UNITS`; names starting with 'irse' add squeeze-excitation
     stem_width: int = 64               # channels of the stem conv3×3 (x1)
     stage_widths: tuple = (64, 128, 256, 512)  # channels of stages 1-4 (x2..x5)
@@ -86,13 +86,13 @@ class MTLFaceConfig:
     se_reduction: int = 16             # channel reduction inside the SE block
     embedding_dim: int = 512           # size of the face embedding
     dropout: float = 0.5               # dropout in the embedding head
-    # attention-based feature decomposition (SPEC §2)
+    # attention-based feature decomposition (Huang et al., CVPR 2021, §3.1)
     afd_pool_sizes: tuple = (1, 2, 3)  # spatial-pyramid output sizes of the channel attention
     afd_reduction: int = 16            # bottleneck reduction of the channel attention MLP
     afd_pool_merge: str = 'sum'        # 'sum' (CVPR code) or 'cat' (journal) of the avg/max pyramid vectors
     afd_age_part: str = 'attended'     # 'attended': X_age = X∘σ(X) (CVPR); 'residual': X_id = X∘σ(X) (journal);
                                        # 'none': no decomposition, X_id = X and X_age = 0 (the "CosFace on X" ablation)
-    # age estimation and identity (SPEC §3)
+    # age estimation and identity (Huang et al., CVPR 2021, §3.1)
     n_groups: int = 7                  # number of age groups N (4-8, see `AGE_GROUP_THRESHOLDS`)
     max_age: int = 100                 # ages 0..max_age are the classes of the DEX estimator
     age_hidden: int = 512              # hidden width of the age estimator
@@ -102,7 +102,7 @@ class MTLFaceConfig:
     num_classes: int = 10572           # identities of the training set (CASIA-WebFace as cleaned by insightface)
     grl_lambda: float = 1.0            # gradient reversal coefficient λ (or its final value when warm-started)
     grl_schedule: str = 'constant'     # 'constant' (authors' code) or 'warm' (λ grows from 0 to `grl_lambda`)
-    # face age synthesis (SPEC §4-5)
+    # face age synthesis (Huang et al., CVPR 2021, §3.2)
     icm_kernels_per_group: int = 128   # u: kernels each age group owns in the ICM
     icm_share: float = 1 / 8           # s: fraction of kernels adjacent groups share (paper 1/8, code 0.1)
     icm_blocks: int = 4                # identity conditional blocks in the ICM
@@ -114,7 +114,7 @@ class MTLFaceConfig:
                                        # 'all': on every conv (a reading of the paper, which does not say)
     fas_age_bn: str = 'batch'          # BatchNorm of A when it scores aged faces: 'batch' statistics of the aged
                                        # batch (authors' code; running stats untouched) or 'running' (eval mode)
-    # loss weights (SPEC §3, §5: the authors' recipe)
+    # loss weights (the authors' recipe, github.com/Hzzone/MTLFace)
     fr_age_loss_weight: float = 1e-3   # λ_age of L_AE(X_age) in L_AIFR
     fr_da_loss_weight: float = 2e-3    # λ_da of L_AE(GRL(X_id)) in L_AIFR
     fas_gan_loss_weight: float = 75.0  # λ_adv in L_FAS
@@ -253,6 +253,13 @@ def format_count(n: int) -> str:
     for unit, div in (('G', 1e9), ('M', 1e6), ('k', 1e3)):
         if n >= div: return f'{n / div:.1f}{unit}'
     return str(n)
+
+# %% ../nbs/00_core.ipynb #3028fbb0
+def spread_indices(n: int,  # length of the list
+                   k: int   # how many indices to take (all n when k ≥ n)
+                   ) -> np.ndarray:
+    "k indices spread evenly over range(n), rounded to the nearest index; all of them when k ≥ n."
+    return np.arange(n) if k >= n else np.linspace(0, n - 1, k).round().astype(int)
 
 # %% ../nbs/00_core.ipynb #d1257cb8
 def image_to_tensor(img) -> torch.Tensor:

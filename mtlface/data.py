@@ -13,12 +13,12 @@ import numpy as np
 from PIL import Image
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'AGE_RANGE', 'RECORDIO_MAGIC', 'IRHeader', 'DataFormatError', 'ImageDecodeError',
-           'UnsafePickleError', 'require_file', 'load_image', 'encode_image', 'FaceRecord', 'FaceList',
-           'read_annotations', 'write_annotations', 'read_identity_folders', 'pack_header', 'unpack_header',
-           'encode_record', 'RecordIOWriter', 'iter_records', 'RecordIOReader', 'write_insightface_rec',
-           'InsightfaceRec', 'read_insightface_rec', 'RecAges', 'read_rec_ages', 'write_rec_ages',
-           'find_insightface_rec', 'read_verification_bin', 'write_verification_bin']
+__all__ = ['RESAMPLE', 'IMAGE_EXTENSIONS', 'AGE_RANGE', 'RECORDIO_MAGIC', 'IRHeader', 'DataFormatError', 'ImageDecodeError',
+           'UnsafePickleError', 'require_file', 'resize_face', 'to_model_input', 'load_image', 'encode_image',
+           'FaceRecord', 'FaceList', 'read_annotations', 'write_annotations', 'read_identity_folders', 'pack_header',
+           'unpack_header', 'encode_record', 'RecordIOWriter', 'iter_records', 'RecordIOReader',
+           'write_insightface_rec', 'InsightfaceRec', 'read_insightface_rec', 'RecAges', 'read_rec_ages',
+           'write_rec_ages', 'find_insightface_rec', 'read_verification_bin', 'write_verification_bin']
 
 # %% ../nbs/10_data.ipynb #f77da35e
 class DataFormatError(ValueError):
@@ -39,13 +39,33 @@ def require_file(path,      # the file a reader is about to open
     if not path.exists(): raise FileNotFoundError(f'{path}: no such file ({what})')
     return path
 
-# %% ../nbs/10_data.ipynb #f1b915db
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')  # what `read_identity_folders` treats as images
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+# %% ../nbs/10_data.ipynb #32a108d2
+RESAMPLE = Image.BILINEAR  # the one resize filter between a decoded face and the model (the authors' code: bilinear)
 
 def _as_hw(size):
     if size is None: return None
     return (int(size), int(size)) if np.ndim(size) == 0 else (int(size[0]), int(size[1]))
+
+def resize_face(img,   # H×W×3 uint8 array (or a PIL image)
+                size   # the side of a square, or (height, width)
+                ) -> np.ndarray:
+    "`img` resized with `RESAMPLE` (antialiased bilinear) to `size`, as an H×W×3 uint8 array; unchanged if it fits."
+    a = np.asarray(img)
+    h, w = _as_hw(size)
+    if a.shape[:2] == (h, w): return a
+    im = img if isinstance(img, Image.Image) else Image.fromarray(a)
+    return np.array(im.resize((w, h), RESAMPLE, reducing_gap=None))  # (h, w, 3) uint8
+
+def to_model_input(img,      # H×W×3 uint8 RGB face: a decoded file, an aligned crop, an upload
+                   size=None  # the model's `image_size` (None keeps the size)
+                   ):
+    "The one path from pixels to the model: `resize_face`, then uint8 → float tensor (3, H, W) in [−1, 1]."
+    from mtlface.core import image_to_tensor  # imported here so that reading data does not load torch
+    return image_to_tensor(img if size is None else resize_face(img, size))
+
+# %% ../nbs/10_data.ipynb #f1b915db
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')  # what `read_identity_folders` treats as images
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
 
 def load_image(src,                      # a path to an image file, or the encoded bytes of an image
                size=None,                # None keeps the size; an int (square) or (height, width) resizes
@@ -63,8 +83,7 @@ def load_image(src,                      # a path to an image file, or the encod
     except _DECODE_ERRORS as e:
         reason = str(e).split(' <_io.BytesIO')[0]  # PIL names its buffer object
         raise ImageDecodeError(f'{name}: cannot decode image ({type(e).__name__}: {reason})') from e
-    if hw and im.size != (hw[1], hw[0]): im = im.resize((hw[1], hw[0]), Image.LANCZOS)
-    return np.array(im)  # (H, W, 3) uint8
+    return resize_face(np.array(im), hw) if hw else np.array(im)  # (H, W, 3) uint8
 
 def encode_image(img,                   # H×W×3 uint8 RGB array (or a PIL image)
                  format: str = 'jpeg',  # 'jpeg' or 'png' (any format PIL can write)

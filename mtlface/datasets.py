@@ -11,15 +11,14 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 from .core import age_to_group
-from .data import DataFormatError, FaceList, InsightfaceRec, RecAges, load_image
+from .data import DataFormatError, FaceList, InsightfaceRec, RecAges, load_image, to_model_input
 from .core import one_line
 from torch.utils.data import default_collate
 
 # %% auto #0
-__all__ = ['SampleKey', 'SampleStream', 'IterationBatchSampler', 'position_rng', 'resize_image', 'to_model_tensor',
-           'FaceTransform', 'ArrayFaceSource', 'RecordsFaceSource', 'RecFaceSource', 'join_rec_ages', 'FaceSubset',
-           'faces_with_age', 'FaceDataset', 'FASDataset', 'ItemError', 'ReportingDataset', 'collate_or_error',
-           'ReportingLoader']
+__all__ = ['SampleKey', 'SampleStream', 'IterationBatchSampler', 'position_rng', 'FaceTransform', 'ArrayFaceSource',
+           'RecordsFaceSource', 'RecFaceSource', 'join_rec_ages', 'FaceSubset', 'faces_with_age', 'FaceDataset',
+           'FASDataset', 'ItemError', 'ReportingDataset', 'collate_or_error', 'ReportingLoader']
 
 # %% ../nbs/11_datasets.ipynb #caf0302a
 class SampleKey(NamedTuple):
@@ -79,29 +78,17 @@ def position_rng(seed: int, position: int, salt: str = '') -> np.random.Generato
     digest = hashlib.blake2b(f'{seed}:{position}:{salt}'.encode(), digest_size=8).digest()
     return np.random.default_rng(int.from_bytes(digest, 'little'))
 
-def resize_image(img: np.ndarray, size: int) -> np.ndarray:
-    "Resize an H×W×3 uint8 image to size×size (bilinear with antialiasing via PIL); no-op when it fits."
-    if img.shape[0] == size and img.shape[1] == size: return img
-    from PIL import Image
-    return np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR, reducing_gap=None))
-
-def to_model_tensor(img: np.ndarray) -> torch.Tensor:
-    "H×W×3 uint8 → float tensor (3, H, W) in [−1, 1]."
-    img = np.require(img, np.uint8, ['C_CONTIGUOUS', 'WRITEABLE'])  # copies only views torch cannot wrap
-    return torch.from_numpy(img).permute(2, 0, 1).float().div_(127.5).sub_(1)  # (H, W, 3) → (3, H, W)
-
 @dataclass
 class FaceTransform:
-    "The recipe's augmentation: optional random horizontal flip, resize, scale to [−1, 1]."
+    "The recipe's augmentation: optional random horizontal flip, then `to_model_input` (resize, scale to [−1, 1])."
     size: int = 112        # model input size
     flip: bool = True      # random horizontal flip with probability ½
     seed: int = 0          # with the stream position, decides each flip
 
     def __call__(self, img: np.ndarray, position: int | None = None) -> torch.Tensor:
-        img = resize_image(img, self.size)
         if self.flip and position is not None and position_rng(self.seed, position, 'flip').random() < 0.5:
             img = img[:, ::-1]
-        return to_model_tensor(img)
+        return to_model_input(img, self.size)
 
 # %% ../nbs/11_datasets.ipynb #33fdac58
 class ArrayFaceSource:

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import torch
-import ipywidgets as widgets
+try: import ipywidgets as widgets
+except ImportError: raise ImportError("the demo needs ipywidgets: pip install 'mtlface[demo]'") from None
 from PIL import Image, UnidentifiedImageError
-from .core import config_from_preset, group_names, image_to_tensor, tensor_to_image
+from .core import config_from_preset, group_names, tensor_to_image
+from .data import resize_face, to_model_input
 from .model import CONFIG_NAME, MTLFace, from_pretrained
 from .synth import identities, render
 from .align import DetectorUnavailable, NoFaceError, align_photo, default_detector, load_photo
@@ -58,8 +60,7 @@ def check_upload(data: bytes,            # the uploaded file's bytes
     if problems: raise UploadError(f'{name} is not an aligned face the model can take: ' + '; '.join(problems) + '.')
     try: im.load()  # decodes the pixels: truncated or corrupt data fails here
     except _DECODE_ERRORS as e: raise UploadError(f'{name}: the image data is broken and cannot be decoded ({type(e).__name__}).') from None
-    if w != size: im = im.resize((size, size), Image.LANCZOS)
-    return np.asarray(im).copy()  # (size, size, 3) uint8
+    return np.array(resize_face(im, size))  # (size, size, 3) uint8, resized as training data is (`10_data`)
 
 # %% ../nbs/17_demo.ipynb #2948e0bc
 def prepare_upload(data: bytes,             # the uploaded file's bytes
@@ -171,7 +172,7 @@ def age_all_groups(model: MTLFace,      # a trained MTLFace
     "Age `face` to every age group of `model`, and estimate each render's age and identity similarity to the input."
     n, s = model.config.n_groups, model.config.image_size
     if face.shape != (s, s, 3): raise ValueError(f'face has shape {face.shape}; this model takes ({s}, {s}, 3) uint8 faces')
-    x = image_to_tensor(face)[None]                                     # (1, 3, S, S)
+    x = to_model_input(face)[None]                                      # (1, 3, S, S)
     aged = model.age_faces(x.expand(n, -1, -1, -1), torch.arange(n))   # (N, 3, S, S)
     emb, ages = model.encode(torch.cat([x, aged]), flip_test=True)     # (1+N, D) unit vectors, (1+N,) years
     sim = emb[1:] @ emb[0]                                              # (N,) cosines

@@ -131,8 +131,8 @@ def accuracy_by_age_gap(predicted_same, issame, gaps, edges=GAP_EDGES) -> dict:
 # %% ../nbs/13_evaluate.ipynb #11f3c33a
 def to_batch(images: list[np.ndarray], size: int) -> torch.Tensor:
     "H×W×3 uint8 images → (B, 3, size, size) float tensor in [−1, 1] (resized when needed)."
-    from mtlface.datasets import resize_image, to_model_tensor
-    return torch.stack([to_model_tensor(resize_image(im, size)) for im in images])
+    from mtlface.data import to_model_input
+    return torch.stack([to_model_input(im, size) for im in images])
 
 def model_device(model) -> torch.device:
     "The device of a model's parameters: where evaluation runs (inputs go there, results come back to the CPU)."

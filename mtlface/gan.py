@@ -33,7 +33,7 @@ class UpBlock(nn.Module):
 
 # %% ../nbs/06_gan.ipynb #656573ff
 def init_normal(module: nn.Module, std: float = 0.01):
-    "Conv weights N(0, std), zero biases (the generator's initialisation, SPEC §4)."
+    "Conv weights N(0, std), zero biases (the generator's initialisation in the authors' code)."
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.normal_(m.weight, 0.0, std)

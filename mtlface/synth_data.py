@@ -10,6 +10,7 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from .core import OneLineParser, check_writable, int_at_least, run_command
 import numpy as np
+from .evaluate import gap_bins
 from .synth import Identity, Nuisance, identities, random_nuisance, render
 from .data import (FaceRecord, encode_image, write_annotations, write_insightface_rec, write_rec_ages,
                           write_verification_bin)
@@ -166,8 +167,7 @@ def accuracy_by_gap(similarity: np.ndarray, same: np.ndarray, gaps: np.ndarray, 
     best = max(thresholds, key=lambda t: ((similarity >= t) == same).mean())
     correct = (similarity >= best) == same
     out = {'threshold': float(best), 'overall': float(correct.mean())}
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (gaps >= lo) & (gaps < hi) if hi != edges[-1] else (gaps >= lo) & (gaps <= hi)
+    for lo, hi, m in gap_bins(gaps, edges):  # the bins of `13_evaluate`: [lo, hi), the last one closed
         if m.any(): out[f'{lo}-{hi}'] = float(correct[m].mean())
     return out
 

@@ -8,7 +8,7 @@ CHROMIUM = Path(os.environ.get('MTLFACE_CHROMIUM', '/usr/bin/chromium'))
 # Tests never write tracked files: screenshots go to a temporary folder unless MTLFACE_SCREENSHOTS names one
 # (`make screenshots` points it at docs/screenshots to refresh the pictures the README shows).
 SCREENSHOTS = Path(os.environ['MTLFACE_SCREENSHOTS']) if os.environ.get('MTLFACE_SCREENSHOTS') else None
-# the flags TOOLING.md found to work headless in a container, with no network traffic of the browser's own
+# the flags found to work headless in a container, with no network traffic of the browser's own
 CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
                  '--disable-component-update', '--disable-sync']
 

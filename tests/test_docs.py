@@ -72,3 +72,13 @@ def test_page_renders_in_chromium(site, browser, name, shot, min_images, screens
     assert not errors, errors
     page.screenshot(path=str(screenshots / shot))
     page.close()
+
+def test_no_broken_source_links_copy_buttons_and_footer(site):
+    import build_docs
+    url = build_docs.repo_url()
+    for name in ('17_demo', '13_evaluate'):
+        page = (site / f'{name}.html').read_text()
+        assert '#LNone' not in page, f'{name}: a source link without a line number'
+        if not url: assert '>source<' not in page, f'{name}: source links, but pyproject.toml names no repository'
+    assert 'copybutton.js' in (site / '17_demo.html').read_text()  # sphinx-copybutton: a copy button on every code block
+    assert 'mtlface contributors' in text_of(site / 'index.html')   # the copyright footer is filled in

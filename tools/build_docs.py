@@ -4,8 +4,10 @@
 No notebook cell is executed: what the pages show is what `nbdev-test --save` stored. Every notebook in nbs/ (not
 starting with `_` or `.`) becomes a page; nbs/index.ipynb is the home page and lists the others. nbdev's cell
 directives become myst-nb tags (`#| hide` drops a cell, `#| echo: false` hides its code, `#| output: false` its
-outputs); live-widget outputs and stderr (progress bars, warnings) are dropped; an exported function or class that
-the notebook does not `show_doc` gets its signature and docstring in an "API" section at the end of its page.
+outputs); live-widget outputs and stderr (progress bars, warnings) are dropped; show_doc's [source] links point at
+`git_url` of `[tool.nbdev]` in pyproject.toml, or are dropped when it is not set (never a broken address); an
+exported function or class that the notebook does not `show_doc` gets its signature and docstring in an "API"
+section at the end of its page.
 
     python tools/build_docs.py               # → docs/_build/html/index.html
     python tools/build_docs.py --out DIR     # → DIR/html (DIR/src holds the fixed-up notebooks)
@@ -21,6 +23,22 @@ WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 
 def drop_rule(md: str) -> str: return re.sub(r'\A\s*---\s*\n', '', md)
 
+SOURCE_LINK = re.compile(r'\[source\]\(([^)\s]*)\)(\{[^}]*\})?')
+
+def repo_url(pyproject: Path = ROOT / 'pyproject.toml'):
+    "The repository's URL if `[tool.nbdev]` of pyproject.toml names one (`git_url`), else None."
+    section = re.search(r'^\[tool\.nbdev\]\s*$(.*?)(?=^\[|\Z)', pyproject.read_text(), re.M | re.S)
+    m = section and re.search(r'^git_url\s*=\s*["\']([^"\']+)["\']', section.group(1), re.M)
+    return m.group(1) if m else None
+
+def fix_source_links(md: str, url=None) -> str:
+    "show_doc's [source] links: pointed at `url` when the repository is configured, else dropped (never a broken link)."
+    def fix(m):
+        if not url or '/blob/' not in m.group(1): return ''
+        path = m.group(1).split('/blob/', 1)[1].removesuffix('#LNone')  # no line number: link the file
+        return f'[source]({url.rstrip("/")}/blob/{path}){m.group(2) or ""}'
+    return SOURCE_LINK.sub(fix, md)
+
 def clean_output(o: dict):
     "The output as a static page should show it, or None to drop it."
     if o.get('output_type') == 'stream':
@@ -30,7 +48,7 @@ def clean_output(o: dict):
         data = o.get('data', {})
         if WIDGET_MIME in data: return None  # a live widget: nothing to show without a kernel
         if 'text/markdown' in data:  # show_doc's leading rule is not allowed inside an output by docutils
-            return {**o, 'data': {**data, 'text/markdown': drop_rule(''.join(data['text/markdown']))}}
+            return {**o, 'data': {**data, 'text/markdown': fix_source_links(drop_rule(''.join(data['text/markdown'])), repo_url())}}
     if o.get('output_type') == 'error': raise SystemExit(f'stored error output: {o.get("ename")}: {o.get("evalue")}')
     return o
 
@@ -62,7 +80,7 @@ def api_section(nb: dict, lib: str):
     module = importlib.import_module(f'{lib}.{mod}')
     code = '\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'code')
     shown = set(re.findall(r'show_doc\(\s*([\w.]+)', code))
-    docs = [drop_rule(show_doc(getattr(module, n), title_level=3)._repr_markdown_()) for n in getattr(module, '__all__', [])
+    docs = [fix_source_links(drop_rule(show_doc(getattr(module, n), title_level=3)._repr_markdown_()), repo_url()) for n in getattr(module, '__all__', [])
             if n not in shown and (inspect.isfunction(getattr(module, n)) or inspect.isclass(getattr(module, n)))]
     if not docs: return None
     return md_cell(f'## API\n\nThe rest of what `{lib}.{mod}` exports, with signatures and docstrings.\n\n' + '\n\n'.join(docs), 'api-section')

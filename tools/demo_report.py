@@ -3,14 +3,15 @@
 import json, sys
 from pathlib import Path
 import numpy as np
+from mtlface.data import read_annotations
 from mtlface.evaluate import fas_table
 
 def main(run: Path, data: Path) -> int:
     ev = json.loads((run / 'eval' / 'report.json').read_text())
     aifr = json.loads((run / 'aifr' / 'result.json').read_text())
     fas = json.loads((run / 'fas' / 'result.json').read_text())
-    train_ages = [float(l.split()[2]) for l in (data / 'train.txt').read_text().splitlines() if l.strip()]
-    test_ages = np.array([float(l.split()[2]) for l in (data / 'test.txt').read_text().splitlines() if l.strip()])
+    train_ages = [r.age for r in read_annotations(data / 'train.txt', check_files=False)]
+    test_ages = np.array([r.age for r in read_annotations(data / 'test.txt', check_files=False)])
     mean_guess_mae = float(np.abs(test_ages - np.mean(train_ages)).mean())
     hist = [h for h in aifr['history'] if 'aifr/id' in h]
     fhist = [h for h in fas['history'] if 'fas/age' in h]
