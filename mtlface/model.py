@@ -20,10 +20,11 @@ from .gan import Generator, PatchDiscriminator
 from .losses import aifr_loss, fas_generator_loss, lsgan_discriminator_loss
 
 # %% auto #0
-__all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'Encoded', 'MTLFace', 'encode', 'age_faces', 'aifr_losses', 'batch_statistics',
-           'fas_aged', 'fas_generator_losses', 'fas_discriminator_loss', 'freeze_encoder', 'mtlface_forward',
-           'save_pretrained', 'check_state_dict', 'load_weights', 'saved_config', 'describe_diff', 'from_pretrained',
-           'model_to_load', 'parameter_report', 'trace_shapes', 'plot_architecture']
+__all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'SYNTHESIS_FIELDS', 'Encoded', 'MTLFace', 'encode', 'age_faces', 'aifr_losses',
+           'batch_statistics', 'fas_aged', 'fas_generator_losses', 'fas_discriminator_loss', 'freeze_encoder',
+           'mtlface_forward', 'save_pretrained', 'check_state_dict', 'load_weights', 'saved_config', 'describe_diff',
+           'from_pretrained', 'model_to_load', 'fas_model_from', 'parameter_report', 'trace_shapes',
+           'plot_architecture']
 
 # %% ../nbs/08_model.ipynb #d66e0b5f
 class Encoded(NamedTuple):
@@ -235,6 +236,33 @@ def model_to_load(config: MTLFaceConfig) -> nn.Module:
 
 MTLFace.save_pretrained, MTLFace.load_weights = save_pretrained, load_weights
 MTLFace.from_pretrained = staticmethod(from_pretrained)
+
+# %% ../nbs/08_model.ipynb #2d9e4424
+SYNTHESIS_FIELDS = ('icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditioning', 'decoder_out_width',
+                    'disc_width', 'disc_layers', 'disc_spectral_norm', 'fas_gan_loss_weight', 'fas_id_loss_weight',
+                    'fas_age_loss_weight', 'fas_age_bn')   # the synthesis side's options: free when FAS starts from AIFR
+
+def fas_model_from(init_from,                # a `save_pretrained` folder of an AIFR model
+                   model_cfg: MTLFaceConfig  # FAS's options: the recognition side's must match the saved ones
+                  ) -> MTLFace:
+    "FAS from an AIFR model: its recognition side (checked against `model_cfg`), the synthesis side as `model_cfg` says."
+    from dataclasses import replace
+    from safetensors.torch import load_file
+    d, saved = Path(init_from), saved_config(init_from)
+    clash = {k: v for k, v in config_diff(saved, replace(model_cfg, num_classes=saved.num_classes), only_arch=True).items()
+             if k not in SYNTHESIS_FIELDS}
+    if clash:
+        raise ValueError(f'{d}: its recognition side was built with other options ({describe_diff(clash)}); '
+                         'train FAS with the preset and options the AIFR model was trained with')
+    want = replace(saved, **{k: getattr(model_cfg, k) for k in SYNTHESIS_FIELDS})
+    model, state = MTLFace(want), load_file(str(d / WEIGHTS_NAME))
+    keep_synthesis = not config_diff(saved, want, only_arch=True)      # same generator shapes: continue from it too
+    expected = {k: v for k, v in model.state_dict().items()
+                if keep_synthesis or not k.startswith(('generator.', 'discriminator.'))}
+    found = {k: v for k, v in state.items() if k in expected or not k.startswith(('generator.', 'discriminator.'))}
+    check_state_dict(expected, found, str(d / WEIGHTS_NAME))
+    model.load_state_dict(found, strict=False)
+    return model
 
 # %% ../nbs/08_model.ipynb #806ed761
 def parameter_report(model: MTLFace) -> dict:

@@ -5,7 +5,8 @@
 # %% ../nbs/14_train.ipynb #0dee43d5
 from __future__ import annotations
 import argparse, json, math, os, shutil, sys, time
-from dataclasses import dataclass, asdict, fields
+from contextlib import contextmanager
+from dataclasses import dataclass, asdict, field, fields
 from fastcore.docments import docments
 from pathlib import Path
 import numpy as np
@@ -24,17 +25,18 @@ from .datasets import (FaceDataset, FASDataset, FaceTransform, IterationBatchSam
                               RecFaceSource, faces_with_age)
 
 # %% auto #0
-__all__ = ['STATE_NAME', 'SYNTHESIS_FIELDS', 'TRAINING_NAME', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr_lr', 'split_decay',
-           'build_optimizers', 'pick_mixed_precision', 'load_train_source', 'train_faces', 'make_loader',
-           'next_batches', 'check_eval_data', 'check_run', 'run_bytes', 'complete_checkpoints', 'save_checkpoint',
-           'load_checkpoint', 'checkpoint_problem', 'resume_newest', 'aifr_iteration', 'fas_iteration',
-           'fas_model_from', 'build_model', 'quick_eval', 'train', 'build_train_parser', 'configs_from_args', 'main',
-           'launch_in_notebook']
+__all__ = ['STATE_NAME', 'TRAINING_NAME', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr_lr', 'split_decay', 'build_optimizers',
+           'pick_mixed_precision', 'load_train_source', 'train_faces', 'make_loader', 'next_batches', 'check_trackers',
+           'check_eval_data', 'check_run', 'run_bytes', 'complete_checkpoints', 'save_checkpoint', 'load_checkpoint',
+           'checkpoint_problem', 'resume_newest', 'frozen', 'eval_mode', 'aifr_iteration', 'fas_iteration',
+           'build_model', 'quick_eval', 'setup_accelerator', 'TrainRun', 'build_run', 'resume_run', 'start_logging',
+           'run_loaders', 'train_iteration', 'log_losses', 'evaluate_during', 'after_iteration', 'progress_bar',
+           'finish_run', 'train', 'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
 
 # %% ../nbs/14_train.ipynb #6725cab6
 @dataclass
 class TrainConfig:
-    "The training recipe (SPEC §6, the `paper` defaults) and the run's infrastructure."
+    "The training recipe (defaults: the paper's, Huang et al. CVPR 2021, and its authors' code) and the run's infrastructure."
     task: str = 'aifr'                 # 'aifr', 'fas' (encoder frozen, from `init_from`) or 'joint'
     data: str = 'data/synth'           # dataset folder: an annotation list (`train_list`), or train.rec + train.idx in it or in train/
     train_list: str = 'train.txt'      # annotation list inside `data`; '' (or no train.txt) reads the folder's train.rec
@@ -67,7 +69,7 @@ class TrainConfig:
     keep_checkpoints: int = 2          # complete checkpoints kept
     init_from: str = ''                # a save_pretrained folder to start from (FAS from an AIFR model)
     resume: bool = True                # continue from the newest complete checkpoint in output_dir
-    trackers: str = 'tensorboard'      # Accelerate trackers ('' for none); losses also go to log.jsonl
+    trackers: str = 'tensorboard'      # Accelerate trackers ('' for none; tensorboard needs the [train] extra); losses also go to log.jsonl
     inject_nonfinite_at: tuple = ()    # testing aid: iterations whose loss is made NaN (the step must be skipped)
 
     def __post_init__(self):
@@ -211,6 +213,18 @@ def next_batches(loader,          # an iterator over a `make_loader` DataLoader
     return [{k: fmt(v) if isinstance(v, torch.Tensor) else v for k, v in send_to_device(next(loader), device, non_blocking=True).items()}
             for _ in range(n)]
 
+# %% ../nbs/14_train.ipynb #75ca155b
+def check_trackers(trackers: str   # `TrainConfig.trackers`: an Accelerate tracker name, or '' for none
+                  ):
+    "Refuse a tracker whose package is not installed: Accelerate would drop it without a word and log nothing."
+    from accelerate.tracking import get_available_trackers
+    from accelerate.utils import LoggerType
+    if trackers in ('', 'all') or trackers not in LoggerType.list(): return   # an unknown name: Accelerate says so
+    if trackers not in [str(t) for t in get_available_trackers()]:
+        fix = "pip install 'mtlface[train]'" if trackers == 'tensorboard' else f'pip install {trackers}'
+        raise OptionError('trackers', trackers, f"its package is not installed: {fix} (or --trackers '' to log to "
+                          'log.jsonl only)', 'TrainConfig')
+
 # %% ../nbs/14_train.ipynb #1740e820
 def check_eval_data(data,                 # the dataset folder
                     pairs: int = 600):    # pairs of the first verification set the run evaluates
@@ -225,9 +239,10 @@ def check_eval_data(data,                 # the dataset folder
     if (data / 'test.txt').exists(): read_annotations(data / 'test.txt', min_faces=1)
 
 def check_run(cfg: TrainConfig):
-    "Fail before training on what can be checked cheaply: output folder, init model, evaluation data."
+    "Fail before training on what can be checked cheaply: output folder, tracker, init model, evaluation data."
     from mtlface.model import saved_config
     check_writable(cfg.output_dir, '--output_dir')
+    check_trackers(cfg.trackers)
     if cfg.init_from: saved_config(cfg.init_from)
     check_eval_data(cfg.data, cfg.eval_pairs)
 
@@ -358,10 +373,28 @@ def resume_newest(accelerator, output_dir, model_config: MTLFaceConfig, optimize
                                '(see above); move the folder away, or pass --resume false to start over')
     return None
 
-# %% ../nbs/14_train.ipynb #16acaeb7
-def _set_trainable(modules, flag: bool):
-    for m in modules: m.requires_grad_(flag)
+# %% ../nbs/14_train.ipynb #0a79b527
+@contextmanager
+def frozen(*modules: torch.nn.Module):   # the modules whose parameters stop requiring gradients
+    "Inside, no parameter of `modules` requires grad; afterwards each one's previous flag is back (False ones too)."
+    params = [p for m in modules for p in m.parameters()]
+    flags = [p.requires_grad for p in params]
+    for p in params: p.requires_grad_(False)
+    try: yield
+    finally:
+        for p, flag in zip(params, flags): p.requires_grad_(flag)
 
+@contextmanager
+def eval_mode(*modules: torch.nn.Module):   # the modules to switch to eval mode
+    "Inside, `modules` are in eval mode; afterwards every submodule's previous mode is back."
+    subs = [s for m in modules for s in m.modules()]
+    modes = [s.training for s in subs]
+    for m in modules: m.eval()
+    try: yield
+    finally:
+        for s, mode in zip(subs, modes): s.training = mode
+
+# %% ../nbs/14_train.ipynb #16acaeb7
 def _all_finite(accelerator, loss, params) -> bool:
     "True when the loss and every gradient are finite on every process: one norm, one reduction, one sync."
     grads = [p.grad for p in params if p.grad is not None]
@@ -403,6 +436,7 @@ def aifr_iteration(accelerator, model, batches, opt, cfg: TrainConfig, iteration
     _optimizer_step(accelerator, opt, loss, params, stats, 'aifr')
     return logs
 
+# %% ../nbs/14_train.ipynb #8f903f63
 def _fas_discriminator_step(accelerator, model, net, batches, fakes, opts, stats: dict, logs: dict):
     "One D update: real faces of each target group against the generator's fakes (one tensor per micro-batch)."
     n = len(batches)
@@ -427,63 +461,30 @@ def _fas_generator_step(accelerator, model, net, batches, generated, opts, cfg, 
 
 def fas_iteration(accelerator, model, batches, opts, cfg: TrainConfig, iteration: int, stats: dict) -> dict:
     "One FAS step: one generator forward, `fas_d_steps` D updates and one G update (D first by default); the recognition side stays fixed."
-    net = accelerator.unwrap_model(model)
-    frozen_was = [p.requires_grad for m in net.encoder_modules() for p in m.parameters()]
-    net.freeze_encoder(True)                                          # eval-mode BN, no gradients into E, AFD, A
-    logs = {}
-    # One generator forward serves both updates (as in the authors' code). Its graph is kept until the G step's
-    # backward, so DDP must not expect that backward now: no_sync; DDP reduces G's gradients in the G step.
-    with accelerator.no_sync(model), accelerator.autocast():
-        generated = [model('fas_aged', b['image'], b['target_group']) for b in batches]
-    def d_steps():                                                    # D on the detached fakes: G gets no gradient
-        for _ in range(cfg.fas_d_steps):
-            _fas_discriminator_step(accelerator, model, net, batches, [g[0] for g in generated], opts, stats, logs)
-    if cfg.fas_d_first: d_steps()
-    _set_trainable([net.discriminator], False)                        # G step: D only scores
-    _fas_generator_step(accelerator, model, net, batches, generated, opts, cfg, iteration, stats, logs)
-    _set_trainable([net.discriminator], True)
-    if not cfg.fas_d_first: d_steps()                                 # fakes of the generator before its update
+    net, logs = accelerator.unwrap_model(model), {}
+    with frozen(*net.encoder_modules()), eval_mode(*net.encoder_modules()):   # no gradients into E, AFD, A; eval-mode BN
+        # One generator forward serves both updates (as in the authors' code). Its graph is kept until the G step's
+        # backward, so DDP must not expect that backward now: no_sync; DDP reduces G's gradients in the G step.
+        with accelerator.no_sync(model), accelerator.autocast():
+            generated = [model('fas_aged', b['image'], b['target_group']) for b in batches]
+        def d_steps():                                                # D on the detached fakes: G gets no gradient
+            for _ in range(cfg.fas_d_steps):
+                _fas_discriminator_step(accelerator, model, net, batches, [g[0] for g in generated], opts, stats, logs)
+        if cfg.fas_d_first: d_steps()
+        with frozen(net.discriminator):                               # G step: D only scores
+            _fas_generator_step(accelerator, model, net, batches, generated, opts, cfg, iteration, stats, logs)
+        if not cfg.fas_d_first: d_steps()                             # fakes of the generator before its update
     if cfg.fas_d_steps > 1: logs['fas/d'] /= cfg.fas_d_steps
-    if cfg.task == 'joint':                                           # hand the encoder back to AIFR
-        net.freeze_encoder(False)
-        for p, f in zip((p for m in net.encoder_modules() for p in m.parameters()), frozen_was): p.requires_grad_(f)
-    return logs
-
+    return logs   # on leaving, the encoder's flags and modes are as they were (AIFR's again in `joint`)
 
 # %% ../nbs/14_train.ipynb #7e0fa9ab
 def _tasks(cfg: TrainConfig) -> list[str]:
     return {'aifr': ['aifr'], 'fas': ['fas'], 'joint': ['aifr', 'fas']}[cfg.task]
 
-SYNTHESIS_FIELDS = ('icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditioning', 'decoder_out_width',
-                    'disc_width', 'disc_layers', 'disc_spectral_norm', 'fas_gan_loss_weight', 'fas_id_loss_weight',
-                    'fas_age_loss_weight', 'fas_age_bn')
-
-def fas_model_from(init_from, model_cfg: MTLFaceConfig) -> MTLFace:
-    "FAS from an AIFR model: its recognition side (checked against `model_cfg`), the synthesis side as `model_cfg` says."
-    from dataclasses import replace
-    from safetensors.torch import load_file
-    from mtlface.core import config_diff
-    from mtlface.model import WEIGHTS_NAME, check_state_dict, describe_diff, saved_config
-    d, saved = Path(init_from), saved_config(init_from)
-    clash = {k: v for k, v in config_diff(saved, replace(model_cfg, num_classes=saved.num_classes), only_arch=True).items()
-             if k not in SYNTHESIS_FIELDS}
-    if clash:
-        raise ValueError(f'{d}: its recognition side was built with other options ({describe_diff(clash)}); '
-                         'train FAS with the preset and options the AIFR model was trained with')
-    want = replace(saved, **{k: getattr(model_cfg, k) for k in SYNTHESIS_FIELDS})
-    model, state = MTLFace(want), load_file(str(d / WEIGHTS_NAME))
-    keep_synthesis = not config_diff(saved, want, only_arch=True)      # same generator shapes: continue from it too
-    expected = {k: v for k, v in model.state_dict().items()
-                if keep_synthesis or not k.startswith(('generator.', 'discriminator.'))}
-    found = {k: v for k, v in state.items() if k in expected or not k.startswith(('generator.', 'discriminator.'))}
-    check_state_dict(expected, found, str(d / WEIGHTS_NAME))
-    model.load_state_dict(found, strict=False)
-    return model
-
 def build_model(cfg: TrainConfig, model_cfg: MTLFaceConfig, num_classes: int) -> MTLFace:
     "The model to train: new, or from `init_from` (checked against `model_cfg`), sized to the data's identities."
     from dataclasses import replace
-    from mtlface.model import from_pretrained
+    from mtlface.model import fas_model_from, from_pretrained
     if 'aifr' not in _tasks(cfg): return fas_model_from(cfg.init_from, model_cfg)
     want = replace(model_cfg, num_classes=num_classes)
     return from_pretrained(cfg.init_from, want) if cfg.init_from else MTLFace(want)
@@ -511,101 +512,191 @@ def quick_eval(net: MTLFace, data, out_png=None, pairs: int = 600, faces: int = 
             Path(out_png).parent.mkdir(parents=True, exist_ok=True); fig.savefig(out_png, dpi=100); plt.close(fig)
     return res
 
-# %% ../nbs/14_train.ipynb #338e9d0f
-TRAINING_NAME = 'training.json'   # beside the saved model: what it was trained on (read by the demo)
-
-def train(cfg: TrainConfig, model_cfg: MTLFaceConfig | None = None, progress: bool = True) -> dict:
-    "Train MTLFace per `cfg` on every process Accelerate gives us; returns the logged history and final metrics."
+# %% ../nbs/14_train.ipynb #d382f002
+def setup_accelerator(cfg: TrainConfig   # precision, trackers, output folder; the task sets DDP's options
+                     ):
+    "The run's `Accelerator` (precision, trackers, logging folder, DDP options), with Python, NumPy and torch seeded."
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
-    from tqdm.auto import tqdm
-    model_cfg = model_cfg or config_from_preset('paper')
-    out, tasks = Path(cfg.output_dir), _tasks(cfg)
-    check_run(cfg)                                                    # bad output folder or evaluation data: stop now
+    out = Path(cfg.output_dir)
     accelerator = Accelerator(
         mixed_precision=pick_mixed_precision(cfg.mixed_precision), log_with=[cfg.trackers] if cfg.trackers else None,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / 'logs')),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.task != 'aifr')])
     set_seed(cfg.seed)
+    return accelerator
+
+# %% ../nbs/14_train.ipynb #1a2c5e68
+@dataclass
+class TrainRun:
+    "What the steps of `train` share: the prepared model and optimisers, the data, and how far the run has come."
+    cfg: TrainConfig                              # the recipe and the run's infrastructure
+    accelerator: object                           # from `setup_accelerator`
+    model: torch.nn.Module                        # the prepared model (wrapped by DDP on several processes)
+    opts: dict                                    # the prepared optimisers: 'aifr', 'generator', 'discriminator' per task
+    source: object                                # the training faces that have an age
+    data_info: dict                               # what `train_faces` says about the data
+    start: int = 0                                # the first iteration to train (a resumed run's)
+    history: list = field(default_factory=list)   # logged rows (losses, evaluations); saved in every checkpoint
+    stats: dict = field(default_factory=dict)     # skipped steps per optimiser (non-finite losses or gradients)
+
+    @property
+    def net(self) -> MTLFace: return self.accelerator.unwrap_model(self.model)   # the model without its wrappers
+    @property
+    def out(self) -> Path: return Path(self.cfg.output_dir)
+
+# %% ../nbs/14_train.ipynb #f442dc0c
+def build_run(cfg: TrainConfig,            # the recipe
+              model_cfg: MTLFaceConfig,    # the model; its number of classes comes from the data
+              accelerator) -> TrainRun:    # from `setup_accelerator`
+    "Read the faces, build the model and its optimisers for the task, and `prepare` them in one call."
     source, data_info = train_faces(cfg, model_cfg.image_size)   # faces with an age; data_info says what was skipped
     accelerator.print(data_info['note'])
     model = build_model(cfg, model_cfg, int(source.identities.max()) + 1)
-    mcfg = model.config
-    if cfg.task == 'aifr': _set_trainable([model.generator, model.discriminator], False)  # DDP syncs what AIFR uses
+    if cfg.task == 'aifr':                                            # DDP syncs what AIFR uses
+        for m in (model.generator, model.discriminator): m.requires_grad_(False)
     if cfg.task == 'fas': model.freeze_encoder(True)
     if cfg.sync_bn: model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # before the optimisers see the parameters
     opts = build_optimizers(model, cfg)
-    check_free_space(out, run_bytes(model, opts) + run_bytes(model, {}) // 2, 'a checkpoint and the final model')
+    check_free_space(cfg.output_dir, run_bytes(model, opts) + run_bytes(model, {}) // 2, 'a checkpoint and the final model')
     model, *opt_list = accelerator.prepare(model, *opts.values())
-    opts = dict(zip(opts.keys(), opt_list))
-    net = accelerator.unwrap_model(model)
-    start, history = 0, []
-    if accelerator.is_main_process:
-        for stale in (out / 'checkpoints').glob('.tmp_*'): shutil.rmtree(stale, ignore_errors=True)  # a save that was killed
-    accelerator.wait_for_everyone()
-    state = resume_newest(accelerator, out, mcfg, len(opts)) if cfg.resume else None
-    if state: start, history = state['iteration'], state['history']
-    if accelerator.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / 'train_config.json').write_text(json.dumps(dict(train=asdict(cfg), model=config_to_dict(mcfg), data=data_info), indent=2))
-    if cfg.trackers: accelerator.init_trackers('mtlface', config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
-    size, rank, world = mcfg.image_size, accelerator.process_index, accelerator.num_processes
+    return TrainRun(cfg, accelerator, model, dict(zip(opts.keys(), opt_list)), source, data_info)
+
+# %% ../nbs/14_train.ipynb #dc8db817
+def resume_run(run: TrainRun   # a run from `build_run`: its `start` and `history` are set here
+              ) -> TrainRun:
+    "Remove what a killed save left, then continue from the newest complete checkpoint (when `cfg.resume`)."
+    acc = run.accelerator
+    if acc.is_main_process:
+        for stale in (run.out / 'checkpoints').glob('.tmp_*'): shutil.rmtree(stale, ignore_errors=True)  # a save that was killed
+    acc.wait_for_everyone()
+    state = resume_newest(acc, run.out, run.net.config, len(run.opts)) if run.cfg.resume else None
+    if state: run.start, run.history = state['iteration'], state['history']
+    return run
+
+def start_logging(run: TrainRun):   # a built (and resumed) run
+    "Write `train_config.json` (recipe, model, data) and start Accelerate's trackers."
+    cfg = run.cfg
+    if run.accelerator.is_main_process:
+        run.out.mkdir(parents=True, exist_ok=True)
+        (run.out / 'train_config.json').write_text(json.dumps(dict(train=asdict(cfg), model=config_to_dict(run.net.config),
+                                                                   data=run.data_info), indent=2))
+    if cfg.trackers: run.accelerator.init_trackers('mtlface', config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
+
+# %% ../nbs/14_train.ipynb #2ebeefcc
+def run_loaders(run: TrainRun   # a run whose `start` is known
+               ) -> dict:
+    "An iterator of micro-batches per task ('aifr', 'fas'): this process's share, from the run's start iteration."
     # The loaders are not `accelerator.prepare`d: IterationBatchSampler already gives each process its share and
     # starts at the resumed iteration; a prepared loader would shard it a second time and redo the skipping.
     # So the batches are moved to the model's device by hand (`next_batches`), pinned on CUDA for async copies.
-    loaders, pin, dev = {}, accelerator.device.type == 'cuda', accelerator.device
-    if 'aifr' in tasks:
-        ds = FaceDataset(source, FaceTransform(size, flip=True, seed=cfg.seed), mcfg.n_groups)
-        loaders['aifr'] = iter(make_loader(ds, cfg, rank, world, start, pin_memory=pin))
-    if 'fas' in tasks:
-        ds = FASDataset(source, FaceTransform(size, flip=True, seed=cfg.seed + 1), mcfg.n_groups, seed=cfg.seed)
-        loaders['fas'] = iter(make_loader(ds, cfg, rank, world, start, seed_offset=1, pin_memory=pin))
-    stats = {}
-    model.train()
-    if cfg.task == 'fas': net.freeze_encoder(True)
-    bar = tqdm(range(start, cfg.iterations), initial=start, total=cfg.iterations, desc=f'train {cfg.task}',
-               disable=not (progress and accelerator.is_main_process), dynamic_ncols=True)
-    log_file = out / 'log.jsonl'
-    for it in bar:
-        logs = {}
-        if 'aifr' in tasks:
-            for g in opts['aifr'].param_groups: g['lr'] = aifr_lr(it, cfg)
-            if mcfg.grl_schedule == 'warm': net.grl.lambda_ = grl_lambda_at(it, cfg.iterations, 0.0, mcfg.grl_lambda)
-            batches = next_batches(loaders['aifr'], cfg.grad_accum, dev, cfg.channels_last)
-            logs.update(aifr_iteration(accelerator, model, batches, opts['aifr'], cfg, it, stats))
-            logs['lr'] = aifr_lr(it, cfg)
-        if 'fas' in tasks:
-            batches = next_batches(loaders['fas'], cfg.grad_accum, dev, cfg.channels_last)
-            logs.update(fas_iteration(accelerator, model, batches, opts, cfg, it, stats))
-        step = it + 1
-        if step % cfg.log_every == 0 or step == cfg.iterations:
-            keys = sorted(logs)
-            vals = accelerator.reduce(torch.tensor([logs[k] for k in keys], device=accelerator.device), 'mean')
-            row = dict(iteration=step, **{k: float(v) for k, v in zip(keys, vals)},
-                       **{k: v for k, v in stats.items()})
-            history.append(row); accelerator.log({k: v for k, v in row.items() if k != 'iteration'}, step=step)
-            if accelerator.is_main_process:
-                with open(log_file, 'a') as f: f.write(json.dumps(row) + '\n')
-                bar.set_postfix({k.split('/')[-1]: f'{v:.3g}' for k, v in row.items() if k in ('aifr/id', 'fas/adv', 'fas/d')})
-        if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.iterations:
-            if accelerator.is_main_process:
-                res = quick_eval(net, cfg.data, out / 'eval' / f'aged_{step:07d}.png', cfg.eval_pairs)
-                accelerator.log(res, step=step); history.append(dict(iteration=step, **res))
-                with open(log_file, 'a') as f: f.write(json.dumps(dict(iteration=step, **res)) + '\n')
-            accelerator.wait_for_everyone()
-        if cfg.save_every and step % cfg.save_every == 0 and step < cfg.iterations:
-            save_checkpoint(accelerator, model, out, step, cfg, history)
-    if start < cfg.iterations: save_checkpoint(accelerator, model, out, cfg.iterations, cfg, history)
-    result = dict(history=history, skipped=stats, processes=world, final_iteration=cfg.iterations)
-    if accelerator.is_main_process:
-        net.save_pretrained(out / 'model')
-        (out / 'model' / TRAINING_NAME).write_text(json.dumps(dict(task=cfg.task, iterations=cfg.iterations, **data_info), indent=2))
-        result['eval'] = quick_eval(net, cfg.data, out / 'eval' / 'aged_final.png', cfg.eval_pairs)
+    cfg, mcfg, acc, loaders = run.cfg, run.net.config, run.accelerator, {}
+    size, rank, world, pin = mcfg.image_size, acc.process_index, acc.num_processes, acc.device.type == 'cuda'
+    if 'aifr' in _tasks(cfg):
+        ds = FaceDataset(run.source, FaceTransform(size, flip=True, seed=cfg.seed), mcfg.n_groups)
+        loaders['aifr'] = iter(make_loader(ds, cfg, rank, world, run.start, pin_memory=pin))
+    if 'fas' in _tasks(cfg):
+        ds = FASDataset(run.source, FaceTransform(size, flip=True, seed=cfg.seed + 1), mcfg.n_groups, seed=cfg.seed)
+        loaders['fas'] = iter(make_loader(ds, cfg, rank, world, run.start, seed_offset=1, pin_memory=pin))
+    return loaders
+
+def train_iteration(run: TrainRun,   # the run (its optimisers, model and skip counts)
+                    loaders: dict,   # from `run_loaders`
+                    it: int          # the iteration, from 0
+                   ) -> dict:
+    "One iteration of the task: an AIFR step (lr and GRL λ set for `it`), then a FAS step; returns this process's losses."
+    cfg, acc, net, logs = run.cfg, run.accelerator, run.net, {}
+    if 'aifr' in _tasks(cfg):
+        for g in run.opts['aifr'].param_groups: g['lr'] = aifr_lr(it, cfg)
+        if net.config.grl_schedule == 'warm': net.grl.lambda_ = grl_lambda_at(it, cfg.iterations, 0.0, net.config.grl_lambda)
+        batches = next_batches(loaders['aifr'], cfg.grad_accum, acc.device, cfg.channels_last)
+        logs.update(aifr_iteration(acc, run.model, batches, run.opts['aifr'], cfg, it, run.stats))
+        logs['lr'] = aifr_lr(it, cfg)
+    if 'fas' in _tasks(cfg):
+        batches = next_batches(loaders['fas'], cfg.grad_accum, acc.device, cfg.channels_last)
+        logs.update(fas_iteration(acc, run.model, batches, run.opts, cfg, it, run.stats))
+    return logs
+
+# %% ../nbs/14_train.ipynb #3221f662
+def _record(run: TrainRun, row: dict):
+    "Append a row to the history and the trackers, and (main process) to `log.jsonl`."
+    run.history.append(row); run.accelerator.log({k: v for k, v in row.items() if k != 'iteration'}, step=row['iteration'])
+    if run.accelerator.is_main_process:
+        with open(run.out / 'log.jsonl', 'a') as f: f.write(json.dumps(row) + '\n')
+
+def log_losses(run: TrainRun,   # the run: the row goes into its history
+               step: int,       # iterations done
+               logs: dict,      # this process's losses of the iteration
+               bar=None):       # a progress bar to show the main losses on
+    "Average the losses over the processes and record them with the skip counts (history, trackers, `log.jsonl`)."
+    acc, keys = run.accelerator, sorted(logs)
+    vals = acc.reduce(torch.tensor([logs[k] for k in keys], device=acc.device), 'mean')
+    row = dict(iteration=step, **{k: float(v) for k, v in zip(keys, vals)}, **{k: v for k, v in run.stats.items()})
+    _record(run, row)
+    if acc.is_main_process and bar is not None:
+        bar.set_postfix({k.split('/')[-1]: f'{v:.3g}' for k, v in row.items() if k in ('aifr/id', 'fas/adv', 'fas/d')})
+
+# %% ../nbs/14_train.ipynb #e5a1b82b
+def evaluate_during(run: TrainRun,   # the run
+                    step: int):      # iterations done: names the picture of aged faces
+    "Evaluate on the main process (`quick_eval`) and record the result like the losses; the others wait for it."
+    if run.accelerator.is_main_process:
+        res = quick_eval(run.net, run.cfg.data, run.out / 'eval' / f'aged_{step:07d}.png', run.cfg.eval_pairs)
+        _record(run, dict(iteration=step, **res))
+    run.accelerator.wait_for_everyone()
+
+def after_iteration(run: TrainRun,   # the run
+                    step: int,       # iterations done
+                    logs: dict,      # the iteration's losses
+                    bar=None):       # the progress bar (or None)
+    "Log, evaluate and save at their intervals (`log_every`, `eval_every`, `save_every`); the last iteration always logs."
+    cfg = run.cfg
+    if step % cfg.log_every == 0 or step == cfg.iterations: log_losses(run, step, logs, bar)
+    if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.iterations: evaluate_during(run, step)
+    if cfg.save_every and step % cfg.save_every == 0 and step < cfg.iterations:
+        save_checkpoint(run.accelerator, run.model, run.out, step, cfg, run.history)
+
+# %% ../nbs/14_train.ipynb #76af480f
+def progress_bar(run: TrainRun,      # the run: from its start to its last iteration
+                 show: bool = True): # False: no bar (other processes never draw one)
+    "The iterations still to train, as a tqdm bar that only the main process draws."
+    from tqdm.auto import tqdm
+    return tqdm(range(run.start, run.cfg.iterations), initial=run.start, total=run.cfg.iterations, desc=f'train {run.cfg.task}',
+                disable=not (show and run.accelerator.is_main_process), dynamic_ncols=True)
+
+def finish_run(run: TrainRun   # a run that has trained its iterations
+              ) -> dict:
+    "Save the last checkpoint, then (main process) the model with `training.json`, a final evaluation and `result.json`."
+    cfg, acc, out = run.cfg, run.accelerator, run.out
+    if run.start < cfg.iterations: save_checkpoint(acc, run.model, out, cfg.iterations, cfg, run.history)
+    result = dict(history=run.history, skipped=run.stats, processes=acc.num_processes, final_iteration=cfg.iterations)
+    if acc.is_main_process:
+        run.net.save_pretrained(out / 'model')
+        (out / 'model' / TRAINING_NAME).write_text(json.dumps(dict(task=cfg.task, iterations=cfg.iterations, **run.data_info), indent=2))
+        result['eval'] = quick_eval(run.net, cfg.data, out / 'eval' / 'aged_final.png', cfg.eval_pairs)
         (out / 'result.json').write_text(json.dumps(result, indent=2))
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
+    acc.wait_for_everyone()
+    acc.end_training()
     return result
+
+# %% ../nbs/14_train.ipynb #338e9d0f
+TRAINING_NAME = 'training.json'   # beside the saved model: what it was trained on (read by the demo)
+
+def train(cfg: TrainConfig,                     # the recipe and the run's infrastructure
+          model_cfg: MTLFaceConfig | None = None,  # the model (default: the `paper` preset)
+          progress: bool = True                 # draw a progress bar (main process)
+         ) -> dict:
+    "Train MTLFace per `cfg` on every process Accelerate gives us; returns the logged history and final metrics."
+    check_run(cfg)                                                    # bad output folder, tracker or evaluation data: stop now
+    run = build_run(cfg, model_cfg or config_from_preset('paper'), setup_accelerator(cfg))
+    resume_run(run); start_logging(run)
+    loaders = run_loaders(run)
+    run.model.train()
+    if cfg.task == 'fas': run.net.freeze_encoder(True)                # .train() above must not unfreeze its BatchNorm
+    bar = progress_bar(run, progress)
+    for it in bar: after_iteration(run, it + 1, train_iteration(run, loaders, it), bar)
+    return finish_run(run)
 
 # %% ../nbs/14_train.ipynb #e1c11a50
 AUTHOR_ALIASES = {'backbone_name': 'backbone', 'age_group': 'n_groups', 'milestone': 'milestones',
@@ -702,6 +793,13 @@ def launch_in_notebook(cfg: TrainConfig, model_cfg: MTLFaceConfig, num_processes
     from accelerate.state import AcceleratorState
     if not torch.cuda.is_available(): os.environ['ACCELERATE_USE_CPU'] = '1'
     if AcceleratorState._shared_state and not torch.cuda.is_initialized():
-        AcceleratorState._reset_state(reset_partial_state=True)  # left by an in-kernel `train`; no device to protect
+        # An in-kernel `train` (or any `Accelerator()`) leaves Accelerate's process-wide singletons filled in
+        # (AcceleratorState and PartialState: device, process count and index, distributed type, mixed precision),
+        # describing this one process; notebook_launcher refuses to start while they are set, and the processes it
+        # forks would inherit them. Accelerate has no public way to clear them (its advice is to restart the
+        # kernel), so we call the private `_reset_state`. It is safe only while CUDA is not initialised: then the
+        # state holds no device context and no process group that a forked child could inherit half-alive (CUDA
+        # cannot be used again in a fork), so forgetting it loses nothing.
+        AcceleratorState._reset_state(reset_partial_state=True)
     notebook_launcher(train, (cfg, model_cfg, False), num_processes=num_processes, use_port=str(_free_port()))
     return json.loads((Path(cfg.output_dir) / 'result.json').read_text())

@@ -84,6 +84,15 @@ def test_bad_train_option(data, tmp_path, args, says):
     refused(train(data, tmp_path / 'out', *args), says)
     assert not (tmp_path / 'out').exists()                                    # nothing written
 
+def test_tracker_without_its_package(data, tmp_path):
+    "tensorboard is the [train] extra: asking for its tracker without it is one line naming the extra, before anything is written."
+    hide = ("import sys; sys.modules['tensorboard'] = sys.modules['tensorboardX'] = None  # as if not installed\n"
+            "from mtlface.train import main; sys.exit(main(sys.argv[1:]))")
+    r = subprocess.run([sys.executable, '-c', hide, *TRAIN, '--trackers', 'tensorboard', '--data', str(data),
+                        '--output_dir', str(tmp_path / 'out')], capture_output=True, text=True, timeout=600, env=env())
+    refused(r, "--trackers tensorboard: its package is not installed: pip install 'mtlface[train]'")
+    assert not (tmp_path / 'out').exists()                                    # nothing written
+
 def test_bad_eval_option(tmp_path):
     refused(run('evaluate', tmp_path, tmp_path, '--batch-size', '0'), 'argument --batch-size: must be at least 1')
     refused(run('evaluate', tmp_path, tmp_path, '--limit-pairs', '5'), 'argument --limit-pairs: must be at least 10')
