@@ -658,6 +658,8 @@ def after_iteration(run: TrainRun,   # the run
         save_checkpoint(run.accelerator, run.model, run.out, step, cfg, run.history)
 
 # %% ../nbs/14_train.ipynb #76af480f
+TRAINING_NAME = 'training.json'   # beside the saved model: what it was trained on (read by the demo)
+
 def progress_bar(run: TrainRun,      # the run: from its start to its last iteration
                  show: bool = True): # False: no bar (other processes never draw one)
     "The iterations still to train, as a tqdm bar that only the main process draws."
@@ -681,8 +683,6 @@ def finish_run(run: TrainRun   # a run that has trained its iterations
     return result
 
 # %% ../nbs/14_train.ipynb #338e9d0f
-TRAINING_NAME = 'training.json'   # beside the saved model: what it was trained on (read by the demo)
-
 def train(cfg: TrainConfig,                     # the recipe and the run's infrastructure
           model_cfg: MTLFaceConfig | None = None,  # the model (default: the `paper` preset)
           progress: bool = True                 # draw a progress bar (main process)
