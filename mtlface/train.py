@@ -601,6 +601,7 @@ def run_loaders(run: TrainRun   # a run whose `start` is known
         loaders['fas'] = iter(make_loader(ds, cfg, rank, world, run.start, seed_offset=1, pin_memory=pin))
     return loaders
 
+# %% ../nbs/14_train.ipynb #9f222e1b
 def train_iteration(run: TrainRun,   # the run (its optimisers, model and skip counts)
                     loaders: dict,   # from `run_loaders`
                     it: int          # the iteration, from 0
