@@ -67,7 +67,7 @@ test: install check-export check-readme nbtest pytest
 # 55%). `make demo` stops at 600 AIFR + 250 FAS iterations, what 10 minutes allow on a 2-core CPU without bf16 units
 # (measured: bench/results/fas_recipe.md); `make demo-long` trains FAS for DEMO_LONG_FAS_ITERS into runs/demo-long
 # (about 45 minutes: 800 AIFR iterations at 0.35 s, 3,000 FAS at 0.73 s, evaluation).
-# --mixed_precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (80x slower on one without AVX-512).
+# --mixed-precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (80x slower on one without AVX-512).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
 DEMO_AIFR_ITERS ?= 600
@@ -78,14 +78,14 @@ demo: install
 	$(BIN)/mtlface-synth $(DEMO_DATA) --identities 120 --images-per-identity 16 --size 64 --pairs-per-fold 60 --workers 2
 	rm -rf $(DEMO_RUN)
 	@echo "== 2/5 AIFR: the tiny model learns identity and age -> $(DEMO_RUN)/aifr"
-	$(BIN)/mtlface-train --preset tiny --task aifr --data $(DEMO_DATA) --output_dir $(DEMO_RUN)/aifr \
-	  --iterations $(DEMO_AIFR_ITERS) --batch_size 32 --lr 0.01 --warmup 30 --mixed_precision auto \
+	$(BIN)/mtlface-train --preset tiny --task aifr --data $(DEMO_DATA) --output-dir $(DEMO_RUN)/aifr \
+	  --iterations $(DEMO_AIFR_ITERS) --batch-size 32 --lr 0.01 --warmup 30 --mixed-precision auto \
 	  --milestones $$(( $(DEMO_AIFR_ITERS) * 3 / 4 )),$$(( $(DEMO_AIFR_ITERS) * 9 / 10 )) \
-	  --save_every 200 --eval_every $(DEMO_AIFR_ITERS) --eval_pairs 300
+	  --save-every 200 --eval-every $(DEMO_AIFR_ITERS) --eval-pairs 300
 	@echo "== 3/5 FAS: ageing on top of the frozen AIFR encoder -> $(DEMO_RUN)/fas"
-	$(BIN)/mtlface-train --preset tiny --task fas --init_from $(DEMO_RUN)/aifr/model --data $(DEMO_DATA) \
-	  --output_dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch_size 32 --fas_lr 0.001 --fas_id_loss_weight 10 \
-	  --mixed_precision auto --save_every 200 --eval_every 0 --eval_pairs 300
+	$(BIN)/mtlface-train --preset tiny --task fas --init-from $(DEMO_RUN)/aifr/model --data $(DEMO_DATA) \
+	  --output-dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch-size 32 --fas-lr 0.001 --fas-id-loss-weight 10 \
+	  --mixed-precision auto --save-every 200 --eval-every 0 --eval-pairs 300
 	ln -sfn fas/model $(DEMO_RUN)/model
 	@echo "== 4/5 evaluation -> $(DEMO_RUN)/eval"
 	$(BIN)/mtlface-eval $(DEMO_RUN)/model $(DEMO_DATA) --out $(DEMO_RUN)/eval $$($(PY) -c "from mtlface.train import pick_mixed_precision as p; print('--bf16' if p('auto') == 'bf16' else '')") --age-cnn-steps 300
