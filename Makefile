@@ -5,7 +5,7 @@ STAMP := .make/installed-$(shell $(PY) -c "import hashlib; print(hashlib.sha1(op
 # console scripts (nbdev-export, nbdev-test) of the Python that PY names, so a venv works without activation
 BIN := $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('scripts'))")
 
-.PHONY: gpu-check demo-long screenshots ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
+.PHONY: docs-serve gpu-check demo-long screenshots ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
 
 help:
 	@echo "make demo   - install, generate synthetic faces, train the tiny model, write a report and samples"
@@ -14,6 +14,7 @@ help:
 	@echo "make ablations - reproduce the paper's ablations on synthetic faces (3 seeds; see ablations/table.md)"
 	@echo "make readme - render README.md from nbs/index.ipynb (no Quarto needed)"
 	@echo "make docs   - build the docs site from the notebooks (nbdev-docs with Quarto, else Sphinx) -> docs/_build/html"
+	@echo "make docs-serve - serve the built site on http://127.0.0.1:8000 (search snippets need http)"
 	@echo "make test-browser - install Chromium if missing, then test the Voila demo and the docs in it"
 	@echo "make demo-app - serve the ageing demo with Voila on http://127.0.0.1:8866"
 	@echo "make gpu-check - on a machine with CUDA: AIFR/FAS/joint on 1 and all GPUs in bf16 and fp16, eval and benchmark on the GPU"
@@ -113,7 +114,12 @@ gpu-check: install
 # + furo over the notebooks' stored outputs, nothing re-executed (-> docs/_build/html/).
 docs: install
 	@if command -v quarto >/dev/null 2>&1; then $(BIN)/nbdev-docs && echo "open _docs/index.html"; \
-	else $(PY) tools/build_docs.py --out docs/_build && echo "open docs/_build/html/index.html"; fi
+	else $(PY) tools/build_docs.py --out docs/_build && echo "open docs/_build/html/index.html, or make docs-serve for search with snippets"; fi
+
+# Search lists pages from a file:// page too, but its snippets need the pages fetched, which browsers allow only over http.
+docs-serve:
+	@test -f docs/_build/html/index.html || $(MAKE) docs
+	@echo "docs on http://127.0.0.1:8000 (Ctrl-C stops)"; $(PY) -m http.server --bind 127.0.0.1 --directory docs/_build/html 8000
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser of its own)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
