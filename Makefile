@@ -5,7 +5,7 @@ STAMP := .make/installed-$(shell $(PY) -c "import hashlib; print(hashlib.sha1(op
 # console scripts (nbdev-export, nbdev-test) of the Python that PY names, so a venv works without activation
 BIN := $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('scripts'))")
 
-.PHONY: gpu-check demo-long screenshots ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
+.PHONY: docs-serve gpu-check demo-long screenshots ablations help install export check-export readme check-readme nbtest nbtest-slow pytest test demo clean docs chromium test-browser demo-app
 
 help:
 	@echo "make demo   - install, generate synthetic faces, train the tiny model, write a report and samples"
@@ -14,6 +14,7 @@ help:
 	@echo "make ablations - reproduce the paper's ablations on synthetic faces (3 seeds; see ablations/table.md)"
 	@echo "make readme - render README.md from nbs/index.ipynb (no Quarto needed)"
 	@echo "make docs   - build the docs site from the notebooks (nbdev-docs with Quarto, else Sphinx) -> docs/_build/html"
+	@echo "make docs-serve - serve the built site on http://127.0.0.1:8000 (search snippets need http)"
 	@echo "make test-browser - install Chromium if missing, then test the Voila demo and the docs in it"
 	@echo "make demo-app - serve the ageing demo with Voila on http://127.0.0.1:8866"
 	@echo "make gpu-check - on a machine with CUDA: AIFR/FAS/joint on 1 and all GPUs in bf16 and fp16, eval and benchmark on the GPU"
@@ -67,7 +68,7 @@ test: install check-export check-readme nbtest pytest
 # 55%). `make demo` stops at 600 AIFR + 250 FAS iterations, what 10 minutes allow on a 2-core CPU without bf16 units
 # (measured: bench/results/fas_recipe.md); `make demo-long` trains FAS for DEMO_LONG_FAS_ITERS into runs/demo-long
 # (about 45 minutes: 800 AIFR iterations at 0.35 s, 3,000 FAS at 0.73 s, evaluation).
-# --mixed_precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (80x slower on one without AVX-512).
+# --mixed-precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (80x slower on one without AVX-512).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
 DEMO_AIFR_ITERS ?= 600
@@ -78,14 +79,14 @@ demo: install
 	$(BIN)/mtlface-synth $(DEMO_DATA) --identities 120 --images-per-identity 16 --size 64 --pairs-per-fold 60 --workers 2
 	rm -rf $(DEMO_RUN)
 	@echo "== 2/5 AIFR: the tiny model learns identity and age -> $(DEMO_RUN)/aifr"
-	$(BIN)/mtlface-train --preset tiny --task aifr --data $(DEMO_DATA) --output_dir $(DEMO_RUN)/aifr \
-	  --iterations $(DEMO_AIFR_ITERS) --batch_size 32 --lr 0.01 --warmup 30 --mixed_precision auto \
+	$(BIN)/mtlface-train --preset tiny --task aifr --data $(DEMO_DATA) --output-dir $(DEMO_RUN)/aifr \
+	  --iterations $(DEMO_AIFR_ITERS) --batch-size 32 --lr 0.01 --warmup 30 --mixed-precision auto \
 	  --milestones $$(( $(DEMO_AIFR_ITERS) * 3 / 4 )),$$(( $(DEMO_AIFR_ITERS) * 9 / 10 )) \
-	  --save_every 200 --eval_every $(DEMO_AIFR_ITERS) --eval_pairs 300
+	  --save-every 200 --eval-every $(DEMO_AIFR_ITERS) --eval-pairs 300
 	@echo "== 3/5 FAS: ageing on top of the frozen AIFR encoder -> $(DEMO_RUN)/fas"
-	$(BIN)/mtlface-train --preset tiny --task fas --init_from $(DEMO_RUN)/aifr/model --data $(DEMO_DATA) \
-	  --output_dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch_size 32 --fas_lr 0.001 --fas_id_loss_weight 10 \
-	  --mixed_precision auto --save_every 200 --eval_every 0 --eval_pairs 300
+	$(BIN)/mtlface-train --preset tiny --task fas --init-from $(DEMO_RUN)/aifr/model --data $(DEMO_DATA) \
+	  --output-dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch-size 32 --fas-lr 0.001 --fas-id-loss-weight 10 \
+	  --mixed-precision auto --save-every 200 --eval-every 0 --eval-pairs 300
 	ln -sfn fas/model $(DEMO_RUN)/model
 	@echo "== 4/5 evaluation -> $(DEMO_RUN)/eval"
 	$(BIN)/mtlface-eval $(DEMO_RUN)/model $(DEMO_DATA) --out $(DEMO_RUN)/eval $$($(PY) -c "from mtlface.train import pick_mixed_precision as p; print('--bf16' if p('auto') == 'bf16' else '')") --age-cnn-steps 300
@@ -113,7 +114,12 @@ gpu-check: install
 # + furo over the notebooks' stored outputs, nothing re-executed (-> docs/_build/html/).
 docs: install
 	@if command -v quarto >/dev/null 2>&1; then $(BIN)/nbdev-docs && echo "open _docs/index.html"; \
-	else $(PY) tools/build_docs.py --out docs/_build && echo "open docs/_build/html/index.html"; fi
+	else $(PY) tools/build_docs.py --out docs/_build && echo "open docs/_build/html/index.html, or make docs-serve for search with snippets"; fi
+
+# Search lists pages from a file:// page too, but its snippets need the pages fetched, which browsers allow only over http.
+docs-serve:
+	@test -f docs/_build/html/index.html || $(MAKE) docs
+	@echo "docs on http://127.0.0.1:8000 (Ctrl-C stops)"; $(PY) -m http.server --bind 127.0.0.1 --directory docs/_build/html 8000
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser of its own)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -3,7 +3,7 @@
 measure every checkpoint on the same (source face, target group) pairs against the same independent age judge.
 
     python bench/fas_curve.py --init runs/demo/aifr/model --data data/synth-demo --out runs/fas_curve \
-        --iterations 2000 --every 250 -- --fas_lr 0.001 --fas_id_loss_weight 10
+        --iterations 2000 --every 250 -- --fas-lr 0.001 --fas-id-loss-weight 10
 
 Everything after `--` goes to `mtlface-train` unchanged. Writes OUT/curve.json and OUT/curve.png; with
 `--measure-only` it measures the checkpoints already in OUT."""
@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 def train(a, extra):
-    cmd = [sys.executable, '-m', 'mtlface.train', '--task', 'fas', '--init_from', str(a.init), '--data', str(a.data),
-           '--output_dir', str(a.out), '--iterations', str(a.iterations), '--save_every', str(a.every),
-           '--keep_checkpoints', '1000', '--eval_every', '0', '--eval_pairs', '100', '--preset', a.preset] + extra
+    cmd = [sys.executable, '-m', 'mtlface.train', '--task', 'fas', '--init-from', str(a.init), '--data', str(a.data),
+           '--output-dir', str(a.out), '--iterations', str(a.iterations), '--save-every', str(a.every),
+           '--keep-checkpoints', '1000', '--eval-every', '0', '--eval-pairs', '100', '--preset', a.preset] + extra
     print(' '.join(cmd), flush=True)
     subprocess.run(cmd, check=True)
 

@@ -7,7 +7,9 @@ Writes a synthetic dataset (JPEG, like insightface) into a temporary folder, the
 `FaceDataset` batches (decode + random flip + resize + scaling to [-1, 1]) through a `DataLoader` with `--workers`
 processes, for the annotation-list/folder source and the RecordIO source. Baselines measured in the same run:
 decoding in the main process (no DataLoader), rendering new synthetic faces, and the rate at which one training
-step of the tiny model consumes faces; the ratios say whether the loader starves training.
+step of the tiny model and of the paper preset (IR-50, 112 px, 10,572 classes, fp32) consume faces; the ratios say
+whether the loader starves training. On a GPU the paper preset consumes far more: divide that rate by the loader's
+images/s per worker process (printed) to get the workers it needs.
 """
 import argparse, statistics, sys, tempfile, time
 from pathlib import Path
@@ -61,6 +63,22 @@ def tiny_step_rate(batch: int = 64, steps: int = 5) -> float:
     return steps * batch / (time.perf_counter() - t0)
 
 
+def paper_step_rate(batch: int = 16, steps: int = 3) -> float:
+    "Images/s consumed by AIFR training steps of the paper preset (IR-50, 112 px, fp32) on this CPU."
+    torch.manual_seed(0)
+    cfg = config_from_preset('paper')
+    model = MTLFace(cfg)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, 3, cfg.image_size, cfg.image_size)
+    y, a = torch.randint(0, cfg.num_classes, (batch,)), torch.rand(batch) * 80
+    def step():
+        loss = model.aifr_losses(x, y, a)['loss']; opt.zero_grad(); loss.backward(); opt.step()
+    step()
+    t0 = time.perf_counter()
+    for _ in range(steps): step()
+    return steps * batch / (time.perf_counter() - t0)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--size', type=int, default=112)
@@ -84,11 +102,15 @@ def main():
         render_ips = render_rate(args.size)
         torch.set_num_threads(2)
         consume = tiny_step_rate()
-    print(f"{'source':26s}{'loader img/s':>14s}{'1-process img/s':>17s}{'speed-up':>10s}{'× tiny step':>13s}")
+        paper = paper_step_rate()
+    print(f"{'source':26s}{'loader img/s':>14s}{'per worker':>12s}{'1-process img/s':>17s}{'speed-up':>10s}"
+          f"{'× tiny step':>13s}{'× paper step':>14s}")
     for name, rate, base in rows:
-        print(f'{name:26s}{rate:14.0f}{base:17.0f}{rate / base:9.2f}×{rate / consume:12.1f}×')
+        print(f'{name:26s}{rate:14.0f}{rate / args.workers:12.0f}{base:17.0f}{rate / base:9.2f}×{rate / consume:12.1f}×'
+              f'{rate / paper:13.1f}×')
     print(f'rendering new synthetic faces: {render_ips:.0f} img/s in one process')
     print(f'tiny model AIFR training step (fp32, 64 px, batch 64, 2 threads): consumes {consume:.0f} img/s')
+    print(f'paper preset AIFR training step (IR-50, fp32, 112 px, batch 16, 2 threads): consumes {paper:.1f} img/s')
 
 
 if __name__ == '__main__':

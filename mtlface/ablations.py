@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import age_to_group
-from .core import OneLineParser, OptionError, check_writable, run_command, spread_indices
+from fastcore.docments import docments
+from .core import OneLineParser, check_writable, cli_flag, comma_list, run_command, spread_indices
 from .data import read_annotations, load_image
 
 # %% auto #0
@@ -87,22 +88,22 @@ class AblationPlan:
     "Sizes of the ablation study (defaults: what `make ablations` runs on a 2-core CPU)."
     out: str = 'ablations'                # results (table.json, table.md, PNGs) and per-run metrics
     data: str = ''                        # dataset to use; '' generates one under out/data
-    seeds: tuple = (0, 1, 2)
+    seeds: tuple = (0, 1, 2)              # one AIFR and one FAS run per variant and seed
     identities: int = 80                  # synthetic people (when generating)
-    images_per_identity: int = 12
-    size: int = 64
-    pairs_per_fold: int = 40
-    aifr_iterations: int = 300
+    images_per_identity: int = 12         # photos per person, ages spread over the age range
+    size: int = 64                        # image side in pixels (the tiny preset's)
+    pairs_per_fold: int = 40              # same-person pairs per verification fold (and as many different)
+    aifr_iterations: int = 300            # iterations of each AIFR run
     fas_iterations: int = 2000            # ageing appears after ~1,500 (bench/results/fas_recipe.md); fewer measure noise
-    batch_size: int = 32
+    batch_size: int = 32                  # faces per step
     aifr_lr: float = 0.01                 # the paper's 0.1 is for 512 faces a step; see `make demo`
-    fas_lr: float = 1e-3
+    fas_lr: float = 1e-3                  # Adam learning rate of G and D
     fas_id_loss_weight: float = 10.0      # the demo's recipe: with the paper's 0.002 the generator paints blotches
-    mixed_precision: str = 'auto'
+    mixed_precision: str = 'auto'         # 'no', 'bf16', 'fp16' or 'auto' (bf16 where it measures faster)
     fas_faces: int = 60                   # faces aged to every group when measuring FAS (× groups = pairs)
     age_cnn_steps: int = 200              # the independent age judge
-    aifr_variants: tuple = tuple(AIFR_VARIANTS)
-    fas_variants: tuple = tuple(FAS_VARIANTS)
+    aifr_variants: tuple = tuple(AIFR_VARIANTS)  # which AIFR rows of the table to run
+    fas_variants: tuple = tuple(FAS_VARIANTS)    # which FAS rows to run (they start from the full AIFR runs)
 
     def __post_init__(self):
         self.seeds, self.aifr_variants, self.fas_variants = tuple(self.seeds), tuple(self.aifr_variants), tuple(self.fas_variants)
@@ -116,7 +117,7 @@ def _slug(name: str) -> str:
     return ''.join(c if c.isalnum() else '-' for c in name.lower()).strip('-').replace('--', '-')
 
 def _overrides_to_args(overrides: dict) -> list[str]:
-    return [a for k, v in overrides.items() for a in (f'--{k}', str(v))]
+    return [a for k, v in overrides.items() for a in (cli_flag(k), str(v))]
 
 def _trained(run: Path) -> bool:
     "A run whose final model exists (its config is written last): measure it again without training it again."
@@ -126,17 +127,17 @@ def _trained(run: Path) -> bool:
 def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, overrides: dict, init_from: Path | None = None):
     "One `mtlface.train` process; raises with its last output lines if it fails."
     args = [sys.executable, '-m', 'mtlface.train', '--preset', 'tiny', '--task', task, '--data', str(data),
-            '--output_dir', str(run), '--batch_size', str(plan.batch_size), '--seed', str(seed),
-            '--mixed_precision', plan.mixed_precision, '--trackers', '', '--eval_every', '0', '--eval_pairs', '50',
-            '--no-progress'] + _overrides_to_args(overrides)
+            '--output-dir', str(run), '--batch-size', str(plan.batch_size), '--seed', str(seed),
+            '--mixed-precision', plan.mixed_precision, '--trackers', '', '--eval-every', '0', '--eval-pairs', '50',
+            '--quiet'] + _overrides_to_args(overrides)
     if task == 'aifr':
         it = plan.aifr_iterations
         args += ['--iterations', str(it), '--lr', str(plan.aifr_lr), '--warmup', str(max(1, it // 20)),
-                 '--milestones', f'{int(it * 0.75)},{int(it * 0.9)}', '--save_every', str(it)]
+                 '--milestones', f'{int(it * 0.75)},{int(it * 0.9)}', '--save-every', str(it)]
     else:
-        args += ['--iterations', str(plan.fas_iterations), '--fas_lr', str(plan.fas_lr), '--init_from', str(init_from),
-                 '--fas_id_loss_weight', str(plan.fas_id_loss_weight),
-                 '--save_every', str(plan.fas_iterations)]
+        args += ['--iterations', str(plan.fas_iterations), '--fas-lr', str(plan.fas_lr), '--init-from', str(init_from),
+                 '--fas-id-loss-weight', str(plan.fas_id_loss_weight),
+                 '--save-every', str(plan.fas_iterations)]
     p = subprocess.run(args, capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(f'training {run} failed ({p.returncode}):\n' + '\n'.join((p.stdout + p.stderr).splitlines()[-15:]))
@@ -307,21 +308,19 @@ def write_report(full: dict, out) -> dict:
 
 # %% ../nbs/16_ablations.ipynb #caee45ff
 def build_parser() -> argparse.ArgumentParser:
-    "Options of `mtlface-ablations`: every `AblationPlan` field."
+    "Options of `mtlface-ablations`: every `AblationPlan` field, its comment as the help."
     p = OneLineParser(prog='mtlface-ablations', description='Reproduce the paper\'s ablations on synthetic faces.')
+    docs = docments(AblationPlan)
     for name, default in asdict(AblationPlan()).items():
-        if isinstance(default, tuple):
-            p.add_argument(f'--{name}', default=','.join(map(str, default)), help=f'comma list (default: %(default)s)')
-        else:
-            p.add_argument(f'--{name}', type=type(default), default=default, help='(default: %(default)s)')
-    p.add_argument('--no-progress', action='store_true')
+        kind = comma_list(int if name == 'seeds' else str) if isinstance(default, tuple) else type(default)
+        shown = ','.join(map(str, default)) if isinstance(default, tuple) else default
+        p.add_argument(cli_flag(name), dest=name, type=kind, default=default,
+                       help=f'{docs.get(name) or name} (default: {shown})'.replace('%', '%%'))
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
 def _main(argv=None) -> int:
-    a = vars(build_parser().parse_args(argv)); progress = not a.pop('no_progress')
-    try: a['seeds'] = tuple(int(s) for s in a['seeds'].split(',') if s)
-    except ValueError: raise OptionError('seeds', a['seeds'], 'expected a comma-separated list of integers') from None
-    for k in ('aifr_variants', 'fas_variants'): a[k] = tuple(s for s in a[k].split(',') if s)
+    a = vars(build_parser().parse_args(argv)); progress = not a.pop('quiet')
     plan = AblationPlan(**a)
     check_writable(plan.out, '--out')
     t0 = time.time(); full = run_ablations(plan, progress)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
+from .core import OneLineParser, int_at_least
 from .data import IMAGE_EXTENSIONS, ImageDecodeError
 
 # %% auto #0
@@ -277,20 +278,19 @@ def _png(img: np.ndarray) -> bytes:
 # %% ../nbs/18_align.ipynb #afcf7831
 def build_align_parser() -> argparse.ArgumentParser:
     "Command-line options of `mtlface-align`."
-    p = argparse.ArgumentParser(prog='mtlface-align', description='Align the faces of photos to the insightface template '
+    p = OneLineParser(prog='mtlface-align', description='Align the faces of photos to the insightface template '
                                 '(five landmarks, similarity transform) for mtlface-train, mtlface-eval and the demo.')
     p.add_argument('inputs', nargs='*', type=Path, help='photos or folders of photos (default: the images of --landmarks)')
     p.add_argument('--out', type=Path, required=True, help='folder for the aligned PNG faces and landmarks.txt')
-    p.add_argument('--size', type=int, default=112, help="crop side: the model's image_size (112 for the paper's models)")
+    p.add_argument('--size', type=int_at_least(16), default=112, help="crop side: the model's image_size (112 for the paper's models)")
     p.add_argument('--landmarks', type=Path, default=None, help='`image x1 y1 … x5 y5` lines: use these points, no detector')
-    p.add_argument('--max-side', type=int, default=800, help='photos are reduced to this side for detection')
+    p.add_argument('--max-side', type=int_at_least(64), default=800, help='photos are reduced to this side for detection')
     return p
 
 def align_main(argv=None) -> int:
     "Entry point of `mtlface-align`: 0 when every photo was aligned, 2 when any was refused (each says why)."
     a = build_align_parser().parse_args(argv)
     err = lambda msg: print(f'mtlface-align: {msg}', file=sys.stderr)
-    if a.size < 16: err(f'--size {a.size}: the crop must be at least 16 px'); return 2
     try: marks = read_landmarks(a.landmarks) if a.landmarks else {}
     except (OSError, ValueError) as e: err(e); return 2
     pairs = _photos(a.inputs, marks)

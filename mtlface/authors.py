@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 import torch.nn.functional as F
-from .core import MTLFaceConfig, config_from_preset, count_parameters, format_count
+from .core import MTLFaceConfig, OneLineParser, config_from_preset, count_parameters, format_count
 from .backbone import IRBackbone
 from .afd import AFD
 from .heads import EmbeddingHead, AgeEstimator, dex_age
@@ -20,7 +20,7 @@ from .model import Encoded, _evaluating, check_state_dict, save_pretrained, from
 __all__ = ['AUTHORS_KEY_RULES', 'bias_leaky_relu', 'blur_kernel', 'upfirdn2d', 'EqualLinear', 'ModulatedConv', 'StyledConv',
            'ToRGB', 'stylegan2_widths', 'StyleGAN2Decoder', 'MapToStyle', 'AgingBlock', 'AgingModule', 'UpFuse',
            'StyleEncoder', 'AuthorsMTLFace', 'empty', 'authors_key', 'convert_authors_state', 'read_authors_checkpoint',
-           'convert_authors_checkpoint', 'convert_main']
+           'convert_authors_checkpoint', 'build_convert_parser', 'convert_main']
 
 # %% ../nbs/19_authors.ipynb #8bc5e8d7
 def bias_leaky_relu(x: torch.Tensor,     # (B, C, ...) pre-activation
@@ -449,14 +449,18 @@ def convert_authors_checkpoint(checkpoint,             # the authors' `mtlface_c
     return model.eval()
 
 # %% ../nbs/19_authors.ipynb #ab09fac6
-def convert_main(argv=None) -> int:
-    "Entry point of `mtlface-convert-authors`."
-    p = argparse.ArgumentParser(prog='mtlface-convert-authors', description="Convert the authors' released MTLFace "
-                                "checkpoint (mtlface_checkpoints.tar, TPAMI 2022) into a save_pretrained folder.")
+def build_convert_parser() -> argparse.ArgumentParser:
+    "Command-line options of `mtlface-convert-authors`."
+    p = OneLineParser(prog='mtlface-convert-authors', description="Convert the authors' released MTLFace "
+                      "checkpoint (mtlface_checkpoints.tar, TPAMI 2022) into a save_pretrained folder.")
     p.add_argument('checkpoint', type=Path, help="the authors' checkpoint (a torch.save of their model's state dict)")
     p.add_argument('out_dir', type=Path, help='folder to write config.json and model.safetensors into')
     p.add_argument('--overwrite', action='store_true', help='replace OUT_DIR if it exists and is not empty')
-    a = p.parse_args(argv)
+    return p
+
+def convert_main(argv=None) -> int:
+    "Entry point of `mtlface-convert-authors`."
+    a = build_convert_parser().parse_args(argv)
     try: model = convert_authors_checkpoint(a.checkpoint, a.out_dir, a.overwrite)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         print(f'mtlface-convert-authors: {e}', file=sys.stderr); return 2

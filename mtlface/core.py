@@ -14,8 +14,9 @@ import torch
 __all__ = ['BACKBONE_UNITS', 'AGE_GROUP_THRESHOLDS', 'ARCH_FIELDS', 'PRESETS', 'UsageError', 'OptionError', 'check_options',
            'MTLFaceConfig', 'config_from_preset', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config',
            'load_config', 'age_to_group', 'group_names', 'seed_everything', 'count_parameters', 'format_count',
-           'spread_indices', 'image_to_tensor', 'tensor_to_image', 'draw_face', 'OneLineParser', 'int_at_least',
-           'one_line', 'run_command', 'check_writable', 'format_bytes', 'check_free_space']
+           'spread_indices', 'image_to_tensor', 'tensor_to_image', 'draw_face', 'cli_flag', 'OneLineParser',
+           'comma_list', 'int_at_least', 'one_line', 'run_command', 'check_writable', 'format_bytes',
+           'check_free_space']
 
 # %% ../nbs/00_core.ipynb #4ddcf253
 class UsageError(ValueError):
@@ -34,8 +35,8 @@ class OptionError(UsageError):
         super().__init__(f'{owner + "." if owner else ""}{option}={value!r}: {reason}')
 
     def cli_message(self) -> str:
-        "The complaint in command-line terms: `--option value: reason`."
-        return f'--{self.option} {_show(self.value)}: {self.reason}'
+        "The complaint in command-line terms: `--option-name value: reason`."
+        return f'{cli_flag(self.option)} {_show(self.value)}: {self.reason}'
 
 def check_options(owner: str,   # class name shown in the message
                   obj,          # the object whose fields are checked
@@ -296,10 +297,38 @@ def draw_face(size: int = 112,  # side of the square image
     return image_to_tensor(im.resize((size, size), Image.LANCZOS))
 
 # %% ../nbs/00_core.ipynb #f40d7c23
+def cli_flag(name: str  # a field or option name: 'batch_size', '--batch_size' or '--batch-size'
+             ) -> str:
+    "The one command-line spelling of an option: two dashes, words joined by dashes (`batch_size` → `--batch-size`)."
+    return '--' + name.lstrip('-').replace('_', '-')
+
+def _dashed(token: str) -> str:
+    "`--output_dir=x` → `--output-dir=x`; values and positional arguments pass unchanged."
+    if not token.startswith('--'): return token
+    name, eq, value = token.partition('=')
+    return cli_flag(name) + eq + value
+
 class OneLineParser(argparse.ArgumentParser):
-    "An `ArgumentParser` whose complaints are one line, `prog: message (see prog --help)`, with exit status 2."
+    """The parser of every `mtlface-*` command: options are spelled with dashes (`--output-dir`), the underscore
+    spelling of the authors' scripts (`--output_dir`) is read as the same option, and a complaint is one line,
+    `prog: message (see prog --help)`, with exit status 2."""
+    def parse_known_args(self, args=None, namespace=None):
+        args = sys.argv[1:] if args is None else list(args)
+        end = args.index('--') if '--' in args else len(args)   # after `--` everything is positional: leave it alone
+        return super().parse_known_args([_dashed(a) for a in args[:end]] + args[end:], namespace)
+
     def error(self, message):
         self.exit(2, f'{self.prog}: {message} (see {self.prog} --help)\n')
+
+def comma_list(kind=int):  # the type of each item: int, float or str
+    "An argparse `type` for a comma-separated list (`0,1,2` → `(0, 1, 2)`); a bad item is refused naming the option."
+    def parse(text: str) -> tuple:
+        items = [t for t in text.replace(' ', '').split(',') if t]
+        try: return tuple(kind(t) for t in items)
+        except ValueError: raise argparse.ArgumentTypeError(f'expected a comma-separated list of '
+                                                            f'{ {int: "integers", float: "numbers"}.get(kind, "values")}, got {text!r}') from None
+    parse.__name__ = f'comma-separated {kind.__name__}s'
+    return parse
 
 def int_at_least(low: int):  # the smallest value allowed
     "An argparse `type` for integers ≥ `low`; anything else is refused naming the option (through argparse)."
@@ -331,7 +360,7 @@ def _existing_ancestor(p: Path) -> Path:
     return p
 
 def check_writable(path,                        # a folder that output will go to (it need not exist yet)
-                   option: str = 'output folder'  # how messages call it, e.g. '--output_dir'
+                   option: str = 'output folder'  # how messages call it, e.g. '--output-dir'
                    ) -> Path:
     "Raise `UsageError` unless files can be written at `path` (a file in the way, read-only, no permission)."
     p = Path(path).absolute()

@@ -728,18 +728,18 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p.add_argument('checkpoint', type=Path, help='folder written by save_pretrained (config.json + model.safetensors)')
     p.add_argument('data', type=Path, help='dataset folder: *.bin verification sets, test.txt/train.txt annotation lists')
     p.add_argument('--out', type=Path, default=None, help='folder for report.json and plots (default: CHECKPOINT/../eval)')
-    p.add_argument('--max-faces', type=int_at_least(1), default=400)
+    p.add_argument('--max-faces', type=int_at_least(1), default=400, help='test faces used for identification and age estimation')
     p.add_argument('--fas-faces', type=int_at_least(1), default=60, help='source faces aged to every group (pairs = faces × groups)')
     p.add_argument('--age-cnn-steps', type=int_at_least(0), default=300, help='independent age estimator training steps (0: skip)')
     p.add_argument('--limit-pairs', type=int_at_least(10), default=None, help='evaluate only the first pairs of each .bin')
     p.add_argument('--pair-list', type=Path, action='append', default=[], help='also verify this `path_a path_b same [age_a age_b]` list (repeatable)')
     p.add_argument('--rec-ages', type=Path, default=None, help="ages for DATA's train.rec (the authors' annotations or `record_index age` lines): age measures on those faces")
     p.add_argument('--align', action='store_true', help='align the photos of --pair-list lists first (five landmarks, mtlface[align] detector)')
-    p.add_argument('--batch-size', type=int_at_least(1), default=64)
+    p.add_argument('--batch-size', type=int_at_least(1), default=64, help='faces per forward pass')
     p.add_argument('--no-flip', action='store_true', help='no flip test')
     p.add_argument('--bf16', action='store_true', help='bf16 autocast on the device (fast on GPUs and on CPUs with bf16 units)')
     p.add_argument('--device', default=None, help='where to evaluate: cpu, cuda, cuda:N or mps (default: cuda if available, else cpu)')
-    p.add_argument('--quiet', action='store_true')
+    p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
 def check_eval_inputs(data, pair_lists=(), limit_pairs: int | None = None):

@@ -18,7 +18,7 @@ from .grl import grl_lambda_at
 from .data import read_annotations, read_insightface_rec, read_rec_ages, find_insightface_rec
 import zipfile
 from .core import (OneLineParser, OptionError, UsageError, check_free_space, check_options, check_writable,
-                          format_bytes, one_line, run_command)
+                          cli_flag, comma_list, format_bytes, one_line, run_command)
 from .data import DataFormatError, load_image, read_verification_bin
 from .datasets import ReportingDataset, ReportingLoader, collate_or_error
 from .datasets import (FaceDataset, FASDataset, FaceTransform, IterationBatchSampler, RecordsFaceSource,
@@ -161,7 +161,7 @@ def load_train_source(cfg: TrainConfig, size: int | None = None):
     root = Path(cfg.data)
     if cfg.train_list and (root / cfg.train_list).exists():
         if cfg.rec_ages: raise ValueError(f'rec_ages gives ages to train.rec, but the faces come from {root / cfg.train_list}: '
-                                          "pass --train_list '' to train from the .rec")
+                                          "pass --train-list '' to train from the .rec")
         return RecordsFaceSource(read_annotations(root / cfg.train_list, min_faces=1))
     rec_dir = find_insightface_rec(root)
     if cfg.train_list not in ('', 'train.txt') or rec_dir is None:
@@ -175,7 +175,7 @@ def train_faces(cfg: TrainConfig, size: int | None = None) -> tuple[object, dict
     source = load_train_source(cfg, size)
     is_rec = isinstance(source, RecFaceSource)
     name = str(source.rec.records.rec_path) if is_rec else str(Path(cfg.data) / cfg.train_list)
-    hint = ('give their ages with --rec_ages LIST: the authors\' `id 000012/00000345.jpg age gender` annotations or '
+    hint = ('give their ages with --rec-ages LIST: the authors\' `id 000012/00000345.jpg age gender` annotations or '
             '`record_index age [gender]` lines' if is_rec else 'use an annotation list `id filename age gender`')
     kept, note = faces_with_age(source, name, hint)
     meta = Path(cfg.data) / 'metadata.json'
@@ -241,7 +241,7 @@ def check_eval_data(data,                 # the dataset folder
 def check_run(cfg: TrainConfig):
     "Fail before training on what can be checked cheaply: output folder, tracker, init model, evaluation data."
     from mtlface.model import saved_config
-    check_writable(cfg.output_dir, '--output_dir')
+    check_writable(cfg.output_dir, '--output-dir')
     check_trackers(cfg.trackers)
     if cfg.init_from: saved_config(cfg.init_from)
     check_eval_data(cfg.data, cfg.eval_pairs)
@@ -354,7 +354,7 @@ def _check_same_model(ckpt: Path, model_config: MTLFaceConfig):
     from mtlface.model import describe_diff, saved_config
     diff = config_diff(saved_config(ckpt / 'model'), model_config, only_arch=True)
     if diff: raise UsageError(f'{ckpt.parent.parent}: holds a run of another model ({describe_diff(diff)}); run again with '
-                              'the options it was made with, or choose another --output_dir')
+                              'the options it was made with, or choose another --output-dir')
 
 def resume_newest(accelerator, output_dir, model_config: MTLFaceConfig, optimizers: int = 1) -> dict | None:
     "Load the newest checkpoint that is complete and loads (saying which newer ones were skipped, and why)."
@@ -710,9 +710,7 @@ def _parse_value(text: str, default):
     if isinstance(default, bool):
         if text.lower() not in _TRUE + _FALSE: raise ValueError(text)
         return text.lower() in _TRUE
-    if isinstance(default, tuple):
-        items = [t for t in text.replace(' ', '').split(',') if t]
-        return tuple(type(default[0])(t) if default else float(t) for t in items)
+    if isinstance(default, tuple): return comma_list(type(default[0]) if default else float)(text)
     if default is None: return text
     return type(default)(text)
 
@@ -725,21 +723,22 @@ def _kind(default) -> str:
 def _parse_option(name: str, text: str, default):
     "`_parse_value`, with a failure reported as an `OptionError` naming the option and the type it needs."
     try: return _parse_value(text, default)
-    except (TypeError, ValueError): raise OptionError(name, text, f'expected {_kind(default)}') from None
+    except (TypeError, ValueError, argparse.ArgumentTypeError):
+        raise OptionError(name, text, f'expected {_kind(default)}') from None
 
 def build_train_parser() -> argparse.ArgumentParser:
     "Options of `mtlface-train`: every TrainConfig and MTLFaceConfig field, plus --preset and --config."
     p = OneLineParser(prog='mtlface-train', description='Train MTLFace (AIFR, FAS or both) with HF Accelerate.')
     p.add_argument('--preset', default='paper', choices=sorted(PRESETS), help='model preset')
     p.add_argument('--config', type=Path, default=None, help='JSON file of option values (command line wins)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
     seen = set()
     for dc, title in ((TrainConfig, 'training (TrainConfig)'), (MTLFaceConfig, 'model (MTLFaceConfig; defaults from --preset)')):
         group, docs = p.add_argument_group(title), docments(dc)  # help text: the comment beside each field
         for f in fields(dc):
             if f.name in seen: continue
             seen.add(f.name)
-            names = [f'--{f.name}'] + [f'--{a}' for a, t in AUTHOR_ALIASES.items() if t == f.name]
+            names = [cli_flag(f.name)] + [cli_flag(a) for a, t in AUTHOR_ALIASES.items() if t == f.name]
             text = (docs.get(f.name) or f'{dc.__name__}.{f.name}').replace('%', '%%')
             group.add_argument(*names, dest=f.name, default=None, metavar=f.type if isinstance(f.type, str) else None,
                                help=text)
@@ -748,7 +747,7 @@ def build_train_parser() -> argparse.ArgumentParser:
 def configs_from_args(argv=None) -> tuple[TrainConfig, MTLFaceConfig, bool]:
     "Parse the command line (and --config file) into a TrainConfig, an MTLFaceConfig and the progress flag."
     a = build_train_parser().parse_args(argv)
-    given = {k: v for k, v in vars(a).items() if v is not None and k not in ('preset', 'config', 'no_progress')}
+    given = {k: v for k, v in vars(a).items() if v is not None and k not in ('preset', 'config', 'quiet')}
     from_file = set()
     if a.config is not None:
         try: file_values = json.loads(a.config.read_text())
@@ -765,7 +764,7 @@ def configs_from_args(argv=None) -> tuple[TrainConfig, MTLFaceConfig, bool]:
     try:
         tvals = {k: _parse_option(k, v, getattr(tdef, k)) for k, v in given.items() if k in tkeys}
         mvals = {k: _parse_option(k, v, getattr(mdef, k)) for k, v in given.items() if k in mkeys}
-        return TrainConfig(**tvals), config_from_preset(a.preset, **mvals), not a.no_progress
+        return TrainConfig(**tvals), config_from_preset(a.preset, **mvals), not a.quiet
     except OptionError as e:
         if e.option in from_file: raise UsageError(f'{a.config}: "{e.option}": {e.cli_message().split(": ", 1)[1]}') from None
         raise

@@ -44,6 +44,7 @@ def test_hidden_cells_and_widgets_are_not_shown(site):
     demo = text_of(site / '17_demo.html')
     assert 'default_exp' not in demo and '#| export' not in demo and '#| hide' not in demo
     assert 'from nbdev.showdoc import show_doc' not in demo  # a `#| hide` cell
+    assert 'show_doc(' not in demo  # cells that only call show_doc show the documentation, not the call
     assert 'VBox(children' not in demo  # a live widget's text stand-in
 
 def images_of(page):

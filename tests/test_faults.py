@@ -12,8 +12,8 @@ from mtlface.core import age_to_group
 from mtlface.data import DataFormatError, encode_image, read_insightface_rec, read_verification_bin, write_insightface_rec
 from mtlface.model import from_pretrained
 
-TRAIN = ['--preset', 'tiny', '--image_size', '32', '--task', 'aifr', '--batch_size', '4', '--trackers', '', '--log_every', '1',
-         '--lr', '0.05', '--warmup', '2', '--eval_pairs', '10', '--no-progress', '--num_workers', '0']
+TRAIN = ['--preset', 'tiny', '--image-size', '32', '--task', 'aifr', '--batch-size', '4', '--trackers', '', '--log-every', '1',
+         '--lr', '0.05', '--warmup', '2', '--eval-pairs', '10', '--no-progress', '--num-workers', '0']
 
 def env():
     return {**os.environ, 'ACCELERATE_USE_CPU': '1', 'OMP_NUM_THREADS': '1',
@@ -23,7 +23,7 @@ def run(module, *args, timeout=1800, preexec_fn=None):  # generous: the CI machi
     return subprocess.run([sys.executable, '-m', f'mtlface.{module}', *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=env(), preexec_fn=preexec_fn)
 
-def train(data, out, *args, **kw): return run('train', *TRAIN, '--data', data, '--output_dir', out, *args, **kw)
+def train(data, out, *args, **kw): return run('train', *TRAIN, '--data', data, '--output-dir', out, *args, **kw)
 
 def ok(r):
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
@@ -61,8 +61,8 @@ def my_data(data, tmp_path):
 def runs(data, tmp_path_factory):
     "A 4-iteration run with checkpoints at 2 and 4, and the uninterrupted 6-iteration run it should become."
     root = tmp_path_factory.mktemp('runs')
-    ok(train(data, root / 'base', '--iterations', '4', '--save_every', '2', '--keep_checkpoints', '3'))
-    ok(train(data, root / 'full', '--iterations', '6', '--save_every', '2', '--keep_checkpoints', '3'))
+    ok(train(data, root / 'base', '--iterations', '4', '--save-every', '2', '--keep-checkpoints', '3'))
+    ok(train(data, root / 'full', '--iterations', '6', '--save-every', '2', '--keep-checkpoints', '3'))
     return root
 
 @pytest.fixture
@@ -74,10 +74,10 @@ def base(runs, tmp_path):
 @pytest.mark.parametrize('args, says', [
     (['--iterations', 'ten'], '--iterations ten: expected an integer'),
     (['--lr', 'fast'], '--lr fast: expected a number'),
-    (['--batch_size', '0'], '--batch_size 0: must be at least 1'),
-    (['--batch_size', '-3'], '--batch_size -3: must be at least 1'),
-    (['--save_every', '-1'], '--save_every -1: must be ≥ 0'),
-    (['--keep_checkpoints', '0'], '--keep_checkpoints 0: must be at least 1'),
+    (['--batch-size', '0'], '--batch-size 0: must be at least 1'),
+    (['--batch-size', '-3'], '--batch-size -3: must be at least 1'),
+    (['--save-every', '-1'], '--save-every -1: must be ≥ 0'),
+    (['--keep-checkpoints', '0'], '--keep-checkpoints 0: must be at least 1'),
     (['--resume', 'flase'], '--resume flase: expected true or false'),
 ])
 def test_bad_train_option(data, tmp_path, args, says):
@@ -99,7 +99,7 @@ def test_bad_eval_option(tmp_path):
 
 def test_output_dir_is_a_file(data, tmp_path):
     f = tmp_path / 'out'; f.write_text('my notes\n')
-    refused(train(data, f, '--iterations', '1'), f'--output_dir {f}: is a file, not a folder')
+    refused(train(data, f, '--iterations', '1'), f'--output-dir {f}: is a file, not a folder')
     assert f.read_text() == 'my notes\n'
 
 # ------------------------------------------------------------------ data
@@ -109,7 +109,7 @@ def test_corrupt_image_with_worker_processes(my_data, tmp_path):
     first = (my_data / 'train.txt').read_text().split()[1]
     (my_data / first).write_bytes(b'not a jpeg')
     out = tmp_path / 'out'
-    args = ['--iterations', '2', '--batch_size', '64', '--num_workers', '2']   # the first batch holds every face
+    args = ['--iterations', '2', '--batch-size', '64', '--num-workers', '2']   # the first batch holds every face
     refused(train(my_data, out, *args), f'{my_data / first}: cannot decode image', 'remove its line')
     assert not (out / 'model').exists() and not list(out.glob('checkpoints/*'))
 
@@ -118,7 +118,7 @@ def test_corrupt_image_keeps_earlier_checkpoints(base, runs, my_data):
     before = snapshot(base / 'checkpoints')
     for line in (my_data / 'train.txt').read_text().splitlines():
         (my_data / line.split()[1]).write_bytes(b'broken')                   # every face: whichever comes next fails
-    refused(train(my_data, base, '--iterations', '6', '--save_every', '2', '--keep_checkpoints', '3'), 'cannot decode image')
+    refused(train(my_data, base, '--iterations', '6', '--save-every', '2', '--keep-checkpoints', '3'), 'cannot decode image')
     assert snapshot(base / 'checkpoints') == before
 
 @pytest.mark.parametrize('name', ['train.txt', 'test.txt'])
@@ -154,7 +154,7 @@ def test_eval_bad_inputs_before_the_work(tmp_path, my_data, runs, name):
 # ------------------------------------------------------------------ resume
 
 def resume(run_dir, data, *extra):
-    return train(data, run_dir, '--iterations', '6', '--save_every', '2', '--keep_checkpoints', '3', *extra)
+    return train(data, run_dir, '--iterations', '6', '--save-every', '2', '--keep-checkpoints', '3', *extra)
 
 def cut(path: Path): path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
@@ -188,7 +188,7 @@ def test_no_checkpoint_loads(base, data):
 
 def test_resume_with_another_model(base, data):
     before = snapshot(base)
-    refused(resume(base, data, '--n_groups', '5'), f'{base}: holds a run of another model', 'n_groups: checkpoint 7, requested 5')
+    refused(resume(base, data, '--n-groups', '5'), f'{base}: holds a run of another model', 'n_groups: checkpoint 7, requested 5')
     assert snapshot(base) == before
 
 # ------------------------------------------------------------------ the disk
@@ -215,7 +215,7 @@ def read_only_folder(tmp_path, mounts) -> Path:
 
 def test_read_only_output_folder(data, tmp_path, mounts):
     ro = read_only_folder(tmp_path, mounts)
-    refused(train(data, ro / 'run', '--iterations', '1'), f'--output_dir {ro / "run"}: cannot write in {ro}')
+    refused(train(data, ro / 'run', '--iterations', '1'), f'--output-dir {ro / "run"}: cannot write in {ro}')
 
 def test_eval_read_only_out_fails_before_evaluating(data, runs, tmp_path, mounts):
     "With 10^6 age-estimator steps a full evaluation would take hours: failing within the timeout shows it never ran."
@@ -231,7 +231,7 @@ def test_too_little_space_to_start(data, tmp_path, mounts):
 def test_disk_fills_between_checkpoints(data, tmp_path, mounts):
     "A disk with room for two checkpoints: the third save is refused before writing, the second stays complete."
     disk = mounts(tmp_path / 'disk', '70m')
-    r = train(data, disk / 'run', '--iterations', '8', '--save_every', '1', '--keep_checkpoints', '10')
+    r = train(data, disk / 'run', '--iterations', '8', '--save-every', '1', '--keep-checkpoints', '10')
     line = refused(r, 'free some space', 'is intact: run the same command again to resume')
     ckpts = sorted(p.name for p in (disk / 'run' / 'checkpoints').iterdir())
     assert ckpts and all(c.startswith('iter_') for c in ckpts), ckpts          # no .tmp_ left
@@ -249,7 +249,7 @@ def limit_file_size(n_bytes):
 def test_write_fails_mid_checkpoint(base, data):
     "The save of iteration 6 fails half-way through a file: no .tmp left, the earlier checkpoints byte-identical."
     before = snapshot(base / 'checkpoints')
-    r = train(data, base, '--iterations', '6', '--save_every', '2', '--keep_checkpoints', '3',
+    r = train(data, base, '--iterations', '6', '--save-every', '2', '--keep-checkpoints', '3',
               preexec_fn=limit_file_size(3_000_000))                           # model.safetensors is ~9.6 MB
     refused(r, 'saving the checkpoint of iteration 6 failed', f'{base / "checkpoints" / "iter_0000004"} is intact')
     assert snapshot(base / 'checkpoints') == before

@@ -41,8 +41,8 @@ def test_dry_run_prints_every_command(tmp_path):
     assert len(multi) == 6 and all('-m mtlface.train' in l for l in multi)
     for prec in ('bf16', 'fp16'):
         for task in ('aifr', 'fas', 'joint'):
-            assert sum(f'--task {task} --mixed_precision {prec}' in l for l in train) == 2     # 1 GPU and 4 GPUs
-    assert all('--init_from' in l for l in train if '--task fas' in l)
+            assert sum(f'--task {task} --mixed-precision {prec}' in l for l in train) == 2     # 1 GPU and 4 GPUs
+    assert all('--init-from' in l for l in train if '--task fas' in l)
     assert not (tmp_path / 'o').exists()                          # a dry run writes nothing
 
 def test_table_and_judging(tmp_path):

@@ -8,8 +8,8 @@ from mtlface.model import from_pretrained
 from conftest import tiny_synthetic_data
 
 BIN = Path(sysconfig.get_path('scripts'))
-COMMON = ['--preset', 'tiny', '--image_size', '32', '--task', 'aifr', '--batch_size', '4', '--num_workers', '0',
-          '--trackers', '', '--log_every', '1', '--lr', '0.05', '--warmup', '2', '--eval_pairs', '10', '--no-progress']
+COMMON = ['--preset', 'tiny', '--image-size', '32', '--task', 'aifr', '--batch-size', '4', '--num-workers', '0',
+          '--trackers', '', '--log-every', '1', '--lr', '0.05', '--warmup', '2', '--eval-pairs', '10', '--no-progress']
 
 def free_port() -> int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
@@ -18,11 +18,11 @@ def cpu_env():
     return {**os.environ, 'ACCELERATE_USE_CPU': '1', 'OMP_NUM_THREADS': '1', 'PYTHONUNBUFFERED': '1'}
 
 def train_cmd(out, data, *extra):
-    return [str(BIN / 'mtlface-train'), *COMMON, '--data', str(data), '--output_dir', str(out), *map(str, extra)]
+    return [str(BIN / 'mtlface-train'), *COMMON, '--data', str(data), '--output-dir', str(out), *map(str, extra)]
 
 def launch_cmd(out, data, *extra, launcher=('--num_processes', '2')):
     return [str(BIN / 'accelerate'), 'launch', '--multi_gpu', *map(str, launcher), '--num_cpu_threads_per_process', '1',
-            '-m', 'mtlface.train', *COMMON, '--data', str(data), '--output_dir', str(out), *map(str, extra)]
+            '-m', 'mtlface.train', *COMMON, '--data', str(data), '--output-dir', str(out), *map(str, extra)]
 
 def run(cmd, timeout=600):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=cpu_env())
@@ -48,13 +48,13 @@ def data(tmp_path_factory):
 def one_process_accumulating(data, tmp_path_factory):
     "Reference: one process, gradient accumulation over the same two micro-batches the two processes see."
     out = tmp_path_factory.mktemp('ref') / 'run'
-    run(train_cmd(out, data, '--iterations', '3', '--grad_accum', '2', '--dropout', '0', '--save_every', '0'))
+    run(train_cmd(out, data, '--iterations', '3', '--grad-accum', '2', '--dropout', '0', '--save-every', '0'))
     return out
 
 def test_two_processes_sync_like_accumulation(data, one_process_accumulating, tmp_path):
     "2 DDP processes (gloo) after 3 steps = 1 process accumulating the same per-process micro-batches."
     out = tmp_path / 'ddp'
-    run(launch_cmd(out, data, '--iterations', '3', '--dropout', '0', '--save_every', '0',
+    run(launch_cmd(out, data, '--iterations', '3', '--dropout', '0', '--save-every', '0',
                    launcher=('--num_processes', '2', '--main_process_port', free_port())))
     assert result(out)['processes'] == 2
     ref, ddp = params(one_process_accumulating), params(out)
@@ -62,7 +62,7 @@ def test_two_processes_sync_like_accumulation(data, one_process_accumulating, tm
     # negative control: one process that sees only rank 0's micro-batches ends elsewhere, so the match above
     # means the gradients of both processes were averaged
     alone = tmp_path / 'alone'
-    run(train_cmd(alone, data, '--iterations', '3', '--dropout', '0', '--save_every', '0'))
+    run(train_cmd(alone, data, '--iterations', '3', '--dropout', '0', '--save-every', '0'))
     with pytest.raises(AssertionError): assert_same_params(params(alone), ref)
 
 def agreeing(a: dict, b: dict, prefix: str, tol: float = 1e-6) -> float:
@@ -77,9 +77,9 @@ def test_two_processes_fas_sync_like_accumulation(data, one_process_accumulating
     batch) into full-size steps, and the discriminator's spectral-norm vectors advance once per forward (twice a
     step when accumulating), so those elements differ by design. Measured: G 99.9% and D 84% of elements agree,
     against 42% and 4% for a run that sees rank 0's micro-batches only."""
-    fas = ('--task', 'fas', '--init_from', one_process_accumulating / 'model', '--iterations', '2', '--save_every', '0')
+    fas = ('--task', 'fas', '--init-from', one_process_accumulating / 'model', '--iterations', '2', '--save-every', '0')
     ref, ddp, alone = tmp_path / 'ref', tmp_path / 'ddp', tmp_path / 'alone'
-    run(train_cmd(ref, data, *fas, '--grad_accum', '2'))
+    run(train_cmd(ref, data, *fas, '--grad-accum', '2'))
     run(launch_cmd(ddp, data, *fas, launcher=('--num_processes', '2', '--main_process_port', free_port())))
     run(train_cmd(alone, data, *fas))                      # negative control
     r, d, a = params(ref), params(ddp), params(alone)
@@ -89,7 +89,7 @@ def test_two_processes_fas_sync_like_accumulation(data, one_process_accumulating
 def test_two_machines_on_loopback_train_as_one(data, one_process_accumulating, tmp_path):
     "Two 'machines' of one process each (multi-node launch on 127.0.0.1) give the same weights as the reference."
     out, port = tmp_path / 'nodes', free_port()
-    procs = [subprocess.Popen(launch_cmd(out, data, '--iterations', '3', '--dropout', '0', '--save_every', '0',
+    procs = [subprocess.Popen(launch_cmd(out, data, '--iterations', '3', '--dropout', '0', '--save-every', '0',
                                          launcher=('--num_machines', '2', '--machine_rank', rank, '--num_processes', '2',
                                                    '--main_process_ip', '127.0.0.1', '--main_process_port', port)),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cpu_env())
@@ -102,7 +102,7 @@ def test_two_machines_on_loopback_train_as_one(data, one_process_accumulating, t
 def test_two_processes_joint_task(data, tmp_path):
     "AIFR + FAS in one loop under DDP: the generator/discriminator steps (encoder frozen for them) sync and finish."
     out = tmp_path / 'joint'
-    run(launch_cmd(out, data, '--task', 'joint', '--iterations', '2', '--save_every', '0',
+    run(launch_cmd(out, data, '--task', 'joint', '--iterations', '2', '--save-every', '0',
                    launcher=('--num_processes', '2', '--main_process_port', free_port())))
     r = result(out)
     assert r['processes'] == 2
@@ -112,9 +112,9 @@ def test_two_processes_joint_task(data, tmp_path):
 def test_resume_matches_uninterrupted(data, tmp_path):
     "Train 3 steps, stop, resume to 6: same loss curve and weights as 6 steps in one go (dropout on: RNG restored)."
     full, split = tmp_path / 'full', tmp_path / 'split'
-    run(train_cmd(full, data, '--iterations', '6', '--save_every', '3'))
-    run(train_cmd(split, data, '--iterations', '3', '--save_every', '3'))
-    r = run(train_cmd(split, data, '--iterations', '6', '--save_every', '3'))
+    run(train_cmd(full, data, '--iterations', '6', '--save-every', '3'))
+    run(train_cmd(split, data, '--iterations', '3', '--save-every', '3'))
+    r = run(train_cmd(split, data, '--iterations', '6', '--save-every', '3'))
     assert 'resuming from' in r.stdout + r.stderr
     curve = lambda out: [(h['iteration'], round(h['aifr/loss'], 5)) for h in result(out)['history'] if 'aifr/loss' in h]
     assert curve(split) == curve(full) and len(curve(full)) == 6
@@ -123,7 +123,7 @@ def test_resume_matches_uninterrupted(data, tmp_path):
 def test_sigkill_resumes_from_last_complete_checkpoint(data, tmp_path):
     "Kill -9 mid-run, rerun the same command: it resumes from the newest complete checkpoint and ends like a clean run."
     killed, clean = tmp_path / 'killed', tmp_path / 'clean'
-    cmd = train_cmd(killed, data, '--iterations', '40', '--save_every', '4', '--keep_checkpoints', '3')
+    cmd = train_cmd(killed, data, '--iterations', '40', '--save-every', '4', '--keep-checkpoints', '3')
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cpu_env(), start_new_session=True)
     log, t0 = killed / 'log.jsonl', time.time()
     while time.time() - t0 < 300:
@@ -137,10 +137,10 @@ def test_sigkill_resumes_from_last_complete_checkpoint(data, tmp_path):
     r = run(cmd)
     assert f'resuming from {killed / "checkpoints" / complete[-1]}' in r.stdout + r.stderr
     assert not list((killed / 'checkpoints').glob('.tmp_*'))
-    run(train_cmd(clean, data, '--iterations', '40', '--save_every', '4'))
+    run(train_cmd(clean, data, '--iterations', '40', '--save-every', '4'))
     assert_same_params(params(killed), params(clean), rtol=0, atol=0)
 
-# On a CPU Accelerate makes no GradScaler and no fp16 autocast: `--mixed_precision fp16` there trains in fp32 and
+# On a CPU Accelerate makes no GradScaler and no fp16 autocast: `--mixed-precision fp16` there trains in fp32 and
 # takes the loop's own finite check, as 'no' does. The id says so; the GradScaler path (the scaler sees the overflow
 # and lowers its scale) is checked in nbs/14_train.ipynb with a real torch.amp.GradScaler, and on a GPU by
 # `make gpu-check`.
@@ -148,8 +148,8 @@ def test_sigkill_resumes_from_last_complete_checkpoint(data, tmp_path):
 def test_nonfinite_step_is_reported_and_skipped(data, tmp_path, precision):
     "A NaN loss at iteration 2 (0-based) is counted, and that step leaves the weights exactly as they were."
     out = tmp_path / precision
-    run(train_cmd(out, data, '--iterations', '4', '--save_every', '1', '--keep_checkpoints', '10',
-                  '--mixed_precision', precision, '--inject_nonfinite_at', '2'))
+    run(train_cmd(out, data, '--iterations', '4', '--save-every', '1', '--keep-checkpoints', '10',
+                  '--mixed-precision', precision, '--inject-nonfinite-at', '2'))
     hist = [h for h in result(out)['history'] if 'aifr/loss' in h]
     assert [h.get('skipped_aifr', 0) for h in hist] == [0, 0, 1, 1]
     assert all(torch.isfinite(torch.tensor(h['aifr/loss'])) for i, h in enumerate(hist) if i != 2)
@@ -160,6 +160,6 @@ def test_nonfinite_step_is_reported_and_skipped(data, tmp_path, precision):
 def test_bad_options(tmp_path):
     r = subprocess.run([str(BIN / 'mtlface-train'), '--task', 'both'], capture_output=True, text=True)
     assert r.returncode == 2 and '--task both: must be' in r.stderr and 'Traceback' not in r.stderr
-    r = subprocess.run([str(BIN / 'mtlface-train'), '--data', str(tmp_path), '--output_dir', str(tmp_path / 'o'),
+    r = subprocess.run([str(BIN / 'mtlface-train'), '--data', str(tmp_path), '--output-dir', str(tmp_path / 'o'),
                         '--trackers', ''], capture_output=True, text=True, env=cpu_env())
     assert r.returncode != 0 and 'train.txt' in r.stderr

@@ -7,8 +7,8 @@ import pytest
 from mtlface.core import draw_face, tensor_to_image
 from mtlface.data import write_insightface_rec
 
-ARGS = ['--preset', 'tiny', '--image_size', '32', '--batch_size', '4', '--num_workers', '0', '--trackers', '',
-        '--log_every', '1', '--lr', '0.05', '--warmup', '1', '--eval_pairs', '10', '--save_every', '0', '--no-progress']
+ARGS = ['--preset', 'tiny', '--image-size', '32', '--batch-size', '4', '--num-workers', '0', '--trackers', '',
+        '--log-every', '1', '--lr', '0.05', '--warmup', '1', '--eval-pairs', '10', '--save-every', '0', '--no-progress']
 
 def run_train(*args):
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'ACCELERATE_USE_CPU': '1', 'PYTHONPATH': str(Path(__file__).resolve().parents[1])}
@@ -27,8 +27,8 @@ def webface(tmp_path_factory):
     return d
 
 def test_aifr_from_rec_with_authors_annotations(webface, tmp_path):
-    r = run_train('--task', 'aifr', '--iterations', '2', '--data', webface, '--rec_ages', 'scaf_webface.txt',
-                  '--output_dir', tmp_path / 'run')
+    r = run_train('--task', 'aifr', '--iterations', '2', '--data', webface, '--rec-ages', 'scaf_webface.txt',
+                  '--output-dir', tmp_path / 'run')
     assert r.returncode == 0, r.stderr[-3000:]
     assert 'train.rec: 18 of 24 faces have an age; 6 without one are skipped' in r.stdout + r.stderr
     info = json.loads((tmp_path / 'run' / 'model' / 'training.json').read_text())
@@ -42,16 +42,16 @@ def test_rec_without_ages_is_refused(webface, tmp_path, task):
         from mtlface.core import config_from_preset
         from mtlface.model import MTLFace
         MTLFace(config_from_preset('tiny', image_size=32, num_classes=6)).save_pretrained(tmp_path / 'init')
-    extra = ['--init_from', tmp_path / 'init'] if task == 'fas' else []
-    r = run_train('--task', task, '--iterations', '1', '--data', webface, '--output_dir', tmp_path / 'run', *extra)
+    extra = ['--init-from', tmp_path / 'init'] if task == 'fas' else []
+    r = run_train('--task', task, '--iterations', '1', '--data', webface, '--output-dir', tmp_path / 'run', *extra)
     assert r.returncode == 2 and 'Traceback' not in r.stderr
     assert r.stderr.strip().count('\n') == 0, r.stderr
-    assert 'none of its 24 faces has an age; AIFR and FAS need ages (give their ages with --rec_ages' in r.stderr
+    assert 'none of its 24 faces has an age; AIFR and FAS need ages (give their ages with --rec-ages' in r.stderr
     assert not (tmp_path / 'run').exists()
 
 def test_age_list_for_another_rec_names_the_line(webface, tmp_path):
     (tmp_path / 'other.txt').write_text('0 x/000000/00000001.jpg 30 1\n3 x/000003/00000002.jpg 40 0\n')  # record 2 is identity 0
-    r = run_train('--task', 'aifr', '--iterations', '1', '--data', webface, '--rec_ages', tmp_path / 'other.txt',
-                  '--output_dir', tmp_path / 'run')
+    r = run_train('--task', 'aifr', '--iterations', '1', '--data', webface, '--rec-ages', tmp_path / 'other.txt',
+                  '--output-dir', tmp_path / 'run')
     assert r.returncode == 2 and 'Traceback' not in r.stderr
     assert 'other.txt:2: the filename says identity 3, record 2' in r.stderr

@@ -4,7 +4,7 @@
 No notebook cell is executed: what the pages show is what `nbdev-test --save` stored. Every notebook in nbs/ (not
 starting with `_` or `.`) becomes a page; nbs/index.ipynb is the home page and lists the others. nbdev's cell
 directives become myst-nb tags (`#| hide` drops a cell, `#| echo: false` hides its code, `#| output: false` its
-outputs); live-widget outputs and stderr (progress bars, warnings) are dropped; show_doc's [source] links point at
+outputs), and a cell that only calls `show_doc` shows its documentation without the call; live-widget outputs and stderr (progress bars, warnings) are dropped; show_doc's [source] links point at
 `git_url` of `[tool.nbdev]` in pyproject.toml, or are dropped when it is not set (never a broken address); an
 exported function or class that the notebook does not `show_doc` gets its signature and docstring in an "API"
 section at the end of its page.
@@ -52,13 +52,17 @@ def clean_output(o: dict):
     if o.get('output_type') == 'error': raise SystemExit(f'stored error output: {o.get("ename")}: {o.get("evalue")}')
     return o
 
+SHOW_DOC_LINE = re.compile(r'^\s*show_doc\(.*\)\s*(#.*)?$')
+
 def clean_cell(cell: dict):
     "The cell with nbdev directives turned into myst-nb tags, or None to drop it."
     cell = {**cell, 'metadata': {k: v for k, v in cell.get('metadata', {}).items() if k not in ('execution', 'tags')}}
     if cell['cell_type'] != 'code': return cell
     src = ''.join(cell['source']); d = directives(src)
     if 'hide' in d or 'default_exp' in d or str(d.get('include')) == 'false': return None
-    tags = (['remove-input'] if str(d.get('echo')) == 'false' else []) + (['remove-output'] if str(d.get('output')) == 'false' else [])
+    only_show_doc = all(SHOW_DOC_LINE.match(l) for l in strip_directives(src).splitlines() if l.strip())
+    hide_input = str(d.get('echo')) == 'false' or only_show_doc      # a page shows the docs, not the call that made them
+    tags = (['remove-input'] if hide_input else []) + (['remove-output'] if str(d.get('output')) == 'false' else [])
     if tags: cell['metadata']['tags'] = tags
     cell['source'] = strip_directives(src)
     cell['outputs'] = [c for c in map(clean_output, cell.get('outputs', [])) if c is not None]

@@ -8,7 +8,7 @@ On a small synthetic dataset (`mtlface-synth`, written once into OUT/data) it tr
 `--iterations` steps: AIFR, FAS (from that AIFR model) and joint, on 1 GPU and on all GPUs (`accelerate launch
 --multi_gpu --num_processes N`), in bf16 and in fp16 (the GradScaler path). Then `mtlface-eval --device cuda` on a
 trained model, then `bench/train_step.py --device cuda` (the paper preset's step, fp32 eager against bf16 paths and
-against the trainer's own step with and without `--channels_last` / `--fused_optim`, which are off by default
+against the trainer's own step with and without `--channels-last` / `--fused-optim`, which are off by default
 because no machine of this project with a GPU measured them yet).
 A training run passes when it exits 0, reaches its last iteration and its last logged losses are finite; fp16
 runs may skip a few first steps while the GradScaler finds its scale (the table counts them).
@@ -87,9 +87,9 @@ def plan(a: argparse.Namespace, n_gpus: int) -> list[Check]:
     out, data = a.out.resolve(), a.out.resolve() / 'data'
     checks = [Check('synthetic data', '', 0, [str(BIN / 'mtlface-synth'), str(data), '--identities', '64',
                     '--images-per-identity', '8', '--size', '64', '--pairs-per-fold', '10', '--workers', '2', '--quiet'])]
-    common = ['--preset', 'tiny', '--data', str(data), '--iterations', str(a.iterations), '--batch_size', str(a.batch_size),
-              '--num_workers', '2', '--trackers', '', '--log_every', '10', '--eval_every', '0', '--eval_pairs', '100',
-              '--save_every', str(max(1, a.iterations // 2)), '--no-progress']
+    common = ['--preset', 'tiny', '--data', str(data), '--iterations', str(a.iterations), '--batch-size', str(a.batch_size),
+              '--num-workers', '2', '--trackers', '', '--log-every', '10', '--eval-every', '0', '--eval-pairs', '100',
+              '--save-every', str(max(1, a.iterations // 2)), '--no-progress']
     for gpus in sorted({1, n_gpus}):
         # 1 GPU: a plain process (Accelerate picks cuda:0); N GPUs: DDP through the launcher, as users run it
         launch = ([str(BIN / 'mtlface-train')] if gpus == 1 else
@@ -98,9 +98,9 @@ def plan(a: argparse.Namespace, n_gpus: int) -> list[Check]:
         for prec in a.precisions:
             runs = out / 'runs' / f'{prec}-{gpus}gpu'
             for task in a.tasks:
-                init = ['--init_from', str(runs / 'aifr' / 'model')] if task == 'fas' else []
-                checks.append(Check(f'train {task}', prec, gpus, launch + common + ['--task', task, '--mixed_precision', prec,
-                                    '--output_dir', str(runs / task)] + init, out=runs / task, iterations=a.iterations,
+                init = ['--init-from', str(runs / 'aifr' / 'model')] if task == 'fas' else []
+                checks.append(Check(f'train {task}', prec, gpus, launch + common + ['--task', task, '--mixed-precision', prec,
+                                    '--output-dir', str(runs / task)] + init, out=runs / task, iterations=a.iterations,
                                     needs=runs / 'aifr' / 'model' / 'config.json' if task == 'fas' else None))
     first = next(c for c in checks if c.iterations)
     checks.append(Check('mtlface-eval', 'bf16', 1, [str(BIN / 'mtlface-eval'), str(first.out / 'model'), str(data),
