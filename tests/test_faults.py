@@ -13,7 +13,7 @@ from mtlface.data import DataFormatError, encode_image, read_insightface_rec, re
 from mtlface.model import from_pretrained
 
 TRAIN = ['--preset', 'tiny', '--image-size', '32', '--task', 'aifr', '--batch-size', '4', '--trackers', '', '--log-every', '1',
-         '--lr', '0.05', '--warmup', '2', '--eval-pairs', '10', '--no-progress', '--num-workers', '0']
+         '--lr', '0.05', '--warmup', '2', '--eval-pairs', '10', '--quiet', '--num-workers', '0']
 
 def env():
     return {**os.environ, 'ACCELERATE_USE_CPU': '1', 'OMP_NUM_THREADS': '1',

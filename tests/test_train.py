@@ -9,7 +9,7 @@ from conftest import tiny_synthetic_data
 
 BIN = Path(sysconfig.get_path('scripts'))
 COMMON = ['--preset', 'tiny', '--image-size', '32', '--task', 'aifr', '--batch-size', '4', '--num-workers', '0',
-          '--trackers', '', '--log-every', '1', '--lr', '0.05', '--warmup', '2', '--eval-pairs', '10', '--no-progress']
+          '--trackers', '', '--log-every', '1', '--lr', '0.05', '--warmup', '2', '--eval-pairs', '10', '--quiet']
 
 def free_port() -> int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]

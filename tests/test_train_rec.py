@@ -8,7 +8,7 @@ from mtlface.core import draw_face, tensor_to_image
 from mtlface.data import write_insightface_rec
 
 ARGS = ['--preset', 'tiny', '--image-size', '32', '--batch-size', '4', '--num-workers', '0', '--trackers', '',
-        '--log-every', '1', '--lr', '0.05', '--warmup', '1', '--eval-pairs', '10', '--save-every', '0', '--no-progress']
+        '--log-every', '1', '--lr', '0.05', '--warmup', '1', '--eval-pairs', '10', '--save-every', '0', '--quiet']
 
 def run_train(*args):
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'ACCELERATE_USE_CPU': '1', 'PYTHONPATH': str(Path(__file__).resolve().parents[1])}

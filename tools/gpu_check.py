@@ -89,7 +89,7 @@ def plan(a: argparse.Namespace, n_gpus: int) -> list[Check]:
                     '--images-per-identity', '8', '--size', '64', '--pairs-per-fold', '10', '--workers', '2', '--quiet'])]
     common = ['--preset', 'tiny', '--data', str(data), '--iterations', str(a.iterations), '--batch-size', str(a.batch_size),
               '--num-workers', '2', '--trackers', '', '--log-every', '10', '--eval-every', '0', '--eval-pairs', '100',
-              '--save-every', str(max(1, a.iterations // 2)), '--no-progress']
+              '--save-every', str(max(1, a.iterations // 2)), '--quiet']
     for gpus in sorted({1, n_gpus}):
         # 1 GPU: a plain process (Accelerate picks cuda:0); N GPUs: DDP through the launcher, as users run it
         launch = ([str(BIN / 'mtlface-train')] if gpus == 1 else
