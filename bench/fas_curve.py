@@ -22,19 +22,18 @@ def train(a, extra):
 def judge_and_pairs(data: Path, model, faces: int, steps: int):
     "The independent AgeCNN, the source faces and their true renders at every group (the same for every checkpoint)."
     from mtlface.data import read_annotations, load_image
-    from mtlface.evaluate import _pick, _synthetic_spec, _ground_truth, to_batch, train_age_cnn, AgeCNN
+    from mtlface.core import spread_indices
+    from mtlface.evaluate import fas_sources, to_batch, train_age_cnn, AgeCNN
+    from mtlface.synth_data import synthetic_truth
     n, size = model.config.n_groups, model.config.image_size
     cache = data / f'.fas_curve_judge_{steps}_{size}.pt'   # the same judge for every run on this data: comparable curves
     if cache.exists():
         judge = AgeCNN(); judge.load_state_dict(torch.load(cache, weights_only=True)); judge.eval()
     else:
-        train = read_annotations(data / 'train.txt'); train = [train[i] for i in _pick(len(train), 2000)]
+        train = read_annotations(data / 'train.txt'); train = [train[i] for i in spread_indices(len(train), 2000)]
         judge = train_age_cnn(to_batch([load_image(r.path) for r in train], size), torch.tensor([r.age for r in train]), steps=steps)
         torch.save(judge.state_dict(), cache)
-    test = read_annotations(data / 'test.txt'); pick = [test[i] for i in _pick(len(test), faces)]
-    src = to_batch([load_image(r.path) for r in pick], size)
-    spec = _synthetic_spec(data)
-    truths = torch.stack([to_batch([_ground_truth(spec, r, t, n, spec.size) for t in range(n)], size) for r in pick])
+    _, src, truths = fas_sources(read_annotations(data / 'test.txt'), faces, size, n, synthetic_truth(data))
     return judge, src, truths
 
 def measure(out: Path, data: Path, faces: int, steps: int, only=()) -> list:
@@ -86,9 +85,10 @@ def draw_grid(model_dir: Path, data: Path, png: Path, faces: int = 5):
     from mtlface.model import from_pretrained
     from mtlface.data import read_annotations
     from mtlface.evaluate import fas_sources, plot_aged_grid
+    from mtlface.synth_data import synthetic_truth
     model = from_pretrained(model_dir).eval(); n = model.config.n_groups
     recs = read_annotations(data / 'test.txt')
-    _, src, truths = fas_sources(data, recs[::len(recs) // faces][:faces], faces, model.config.image_size, n)
+    _, src, truths = fas_sources(recs[::len(recs) // faces][:faces], faces, model.config.image_size, n, synthetic_truth(data))
     with torch.no_grad(): seq = torch.stack([model.age_faces(src, t) for t in range(n)], 1)
     plot_aged_grid(src, seq, truths, n).savefig(png, dpi=80, bbox_inches='tight')
 

@@ -16,7 +16,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mtlface.core import config_from_preset, seed_everything
 from mtlface.data import load_image, read_verification_bin
-from mtlface.evaluate import embed_faces, kfold_accuracy, kfold_tar_at_far, pair_distances
+from mtlface.evaluate import embed_faces
+from mtlface.metrics import kfold_accuracy, kfold_tar_at_far, pair_distances
 from mtlface.model import MTLFace
 from mtlface.synth_data import SynthSpec, write_synthetic_dataset
 

@@ -67,7 +67,7 @@ def decomposed_features(model, images: list, batch_size: int = 128) -> tuple[np.
 
 def age_probe(model, data, train_faces: int = 1200, test_faces: int = 400) -> dict:
     "Age MAE and group accuracy of fresh linear probes on X_id and X_age (train faces → held-out people), and the MAE of guessing the mean age."
-    from mtlface.evaluate import age_mae, group_accuracy
+    from mtlface.metrics import age_mae, group_accuracy
     def pick(name, k):
         recs = read_annotations(Path(data) / name)
         return [recs[i] for i in spread_indices(len(recs), k)]
@@ -148,7 +148,8 @@ def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, over
 def aifr_metrics(model, data) -> dict:
     "Cross-age verification (overall, largest age gaps), age MAE and the X_id / X_age probes of an AIFR model."
     from mtlface.evaluate import evaluate_model
-    rep = evaluate_model(model, data, fas_faces=1, age_cnn_steps=0, progress=False)
+    from mtlface.synth_data import synthetic_truth
+    rep = evaluate_model(model, data, fas_faces=1, age_cnn_steps=0, progress=False, truth=synthetic_truth(data))
     out = {}
     for name, v in rep['verification'].items():
         out[f'{name}_accuracy'] = v['accuracy']
@@ -162,8 +163,9 @@ def aifr_metrics(model, data) -> dict:
 def fas_metrics(model, data, faces: int = 60, age_cnn_steps: int = 300) -> dict:
     "The FAS measures of `evaluate.fas_measures` (aged faces; `_input` and `_truth` suffixes for the baselines) and smoothness."
     from mtlface.evaluate import evaluate_model
+    from mtlface.synth_data import synthetic_truth
     f = evaluate_model(model, data, fas_faces=faces, age_cnn_steps=age_cnn_steps, flip_test=False, max_faces=200,
-                       progress=False)['fas']
+                       progress=False, truth=synthetic_truth(data))['fas']
     out = dict(step_cv=f['smoothness']['step_cv'], mean_step=f['smoothness']['mean_step'], pairs=f['pairs'])
     for k, by in f['measures'].items():
         for cand, ci in by.items(): out[k if cand == 'aged' else f'{k}_{cand}'] = ci['mean']

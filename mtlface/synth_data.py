@@ -10,14 +10,14 @@ from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from .core import OneLineParser, check_writable, int_at_least, run_command
 import numpy as np
-from .evaluate import gap_bins
+from .metrics import gap_bins, group_center_age
 from .synth import Identity, Nuisance, identities, random_nuisance, render
 from .data import (FaceRecord, encode_image, write_annotations, write_insightface_rec, write_rec_ages,
                           write_verification_bin)
 
 # %% auto #0
-__all__ = ['SynthSpec', 'face_spec', 'face_path', 'verification_pairs', 'write_synthetic_dataset', 'pixel_embedding',
-           'accuracy_by_gap', 'build_parser', 'main']
+__all__ = ['SynthSpec', 'face_spec', 'face_path', 'verification_pairs', 'write_synthetic_dataset', 'synthetic_truth',
+           'pixel_embedding', 'accuracy_by_gap', 'build_parser', 'main']
 
 # %% ../nbs/12_synth_data.ipynb #904d619f
 @functools.lru_cache(maxsize=8)
@@ -152,6 +152,23 @@ def write_synthetic_dataset(out,                     # folder to write (created;
     meta = dict(format='mtlface-synth/1', spec=asdict(spec), summary={k: v for k, v in summary.items() if k != 'seconds'})
     (out / 'metadata.json').write_text(json.dumps(meta, indent=2) + '\n')
     return summary
+
+# %% ../nbs/12_synth_data.ipynb #bd819e8b
+def synthetic_truth(data  # a dataset folder; only one written by `mtlface-synth` (its metadata.json) has a truth
+                   ):
+    "For a synthetic set, `truth(record, group, n_groups)` → the record's face at the group's centre age (H×W×3 uint8); else None."
+    meta = Path(data) / 'metadata.json'
+    if not meta.exists(): return None
+    m = json.loads(meta.read_text())
+    if m.get('format') != 'mtlface-synth/1': return None
+    spec = SynthSpec(**m['spec'])
+    people = spec.people()
+    def truth(record, group: int, n_groups: int) -> np.ndarray:
+        "The face of `record` (images/PERSON/J.ext, see `face_path`) at the centre age of `group`, at the set's size."
+        person, j = int(record.path.parent.name), int(record.path.stem)
+        _, nuisance = face_spec(spec, person, j)
+        return render(people[person], group_center_age(group, n_groups, spec.age_range[1]), nuisance, spec.size)
+    return truth
 
 # %% ../nbs/12_synth_data.ipynb #e23dec41
 def pixel_embedding(img: np.ndarray, side: int = 32) -> np.ndarray:

@@ -20,6 +20,7 @@ import zipfile
 from .core import (OneLineParser, OptionError, UsageError, check_free_space, check_options, check_writable,
                           cli_flag, comma_list, format_bytes, one_line, run_command)
 from .data import DataFormatError, load_image, read_verification_bin
+from .evaluate import quick_eval
 from .datasets import ReportingDataset, ReportingLoader, collate_or_error
 from .datasets import (FaceDataset, FASDataset, FaceTransform, IterationBatchSampler, RecordsFaceSource,
                               RecFaceSource, faces_with_age)
@@ -29,9 +30,9 @@ __all__ = ['STATE_NAME', 'TRAINING_NAME', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr
            'pick_mixed_precision', 'load_train_source', 'train_faces', 'make_loader', 'next_batches', 'check_trackers',
            'check_eval_data', 'check_run', 'run_bytes', 'complete_checkpoints', 'save_checkpoint', 'load_checkpoint',
            'checkpoint_problem', 'resume_newest', 'frozen', 'eval_mode', 'aifr_iteration', 'fas_iteration',
-           'build_model', 'quick_eval', 'setup_accelerator', 'TrainRun', 'build_run', 'resume_run', 'start_logging',
-           'run_loaders', 'train_iteration', 'log_losses', 'evaluate_during', 'after_iteration', 'progress_bar',
-           'finish_run', 'train', 'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
+           'build_model', 'setup_accelerator', 'TrainRun', 'build_run', 'resume_run', 'start_logging', 'run_loaders',
+           'train_iteration', 'log_losses', 'evaluate_during', 'after_iteration', 'progress_bar', 'finish_run', 'train',
+           'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
 
 # %% ../nbs/14_train.ipynb #6725cab6
 @dataclass
@@ -488,29 +489,6 @@ def build_model(cfg: TrainConfig, model_cfg: MTLFaceConfig, num_classes: int) ->
     if 'aifr' not in _tasks(cfg): return fas_model_from(cfg.init_from, model_cfg)
     want = replace(model_cfg, num_classes=num_classes)
     return from_pretrained(cfg.init_from, want) if cfg.init_from else MTLFace(want)
-
-def quick_eval(net: MTLFace, data, out_png=None, pairs: int = 600, faces: int = 200) -> dict:
-    "Light evaluation for the training loop: verification on the first .bin, age MAE on test faces, aged-face grid (on `net`'s device)."
-    from mtlface.evaluate import verify_bin, embed_faces, age_mae, plot_aged_grid, to_batch, aged_sequences
-    from mtlface.data import load_image
-    data, res = Path(data), {}
-    bins = sorted(data.glob('*.bin'))
-    if bins:
-        rep, _ = verify_bin(net, bins[0], limit_pairs=pairs)
-        res.update({f'eval/{rep.name}_accuracy': rep.accuracy, f'eval/{rep.name}_tar@far1e-3': rep.tar_at_far})
-    if (data / 'test.txt').exists():
-        recs = read_annotations(data / 'test.txt')
-        recs = [recs[i] for i in np.linspace(0, len(recs) - 1, min(faces, len(recs))).astype(int)]
-        imgs = [load_image(r.path) for r in recs]
-        _, ages = embed_faces(net, imgs, flip_test=False)
-        res['eval/age_mae'] = age_mae(ages, [r.age for r in recs])
-        if out_png is not None:
-            import matplotlib; import matplotlib.pyplot as plt
-            src = to_batch(imgs[:: max(1, len(imgs) // 4)][:4], net.config.image_size)
-            seq = aged_sequences(net, src)                                  # (4, N, 3, H, W), computed where `net` is
-            fig = plot_aged_grid(src, seq, n_groups=net.config.n_groups)
-            Path(out_png).parent.mkdir(parents=True, exist_ok=True); fig.savefig(out_png, dpi=100); plt.close(fig)
-    return res
 
 # %% ../nbs/14_train.ipynb #d382f002
 def setup_accelerator(cfg: TrainConfig   # precision, trackers, output folder; the task sets DDP's options

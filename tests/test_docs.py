@@ -34,11 +34,13 @@ def test_api_pages_show_signatures_and_docstrings(site):
     assert 'naming every way it is not an aligned RGB face' in demo  # its docstring
     assert 'def to_png(' in demo  # not show_doc'd in the notebook: from the API section
     evaluate = text_of(site / '13_evaluate.html')
-    assert 'def fold_indices(' in evaluate
-    import mtlface.evaluate as ev
-    for name in ev.__all__:  # every exported function has its signature on its page, shown or in the API section
-        if callable(getattr(ev, name)) and not isinstance(getattr(ev, name), type):
-            assert re.search(rf'def\s+{name}\(', evaluate), f'{name}: no signature on 13_evaluate.html'
+    metrics = text_of(next(site.glob('[0-9]*_metrics.html')))   # the Metrics notebook's page, whatever its number
+    assert 'def fold_indices(' in metrics and 'def verify_bin(' in evaluate
+    import mtlface.evaluate as ev, mtlface.metrics as me
+    for mod, text in ((ev, evaluate), (me, metrics)):
+        for name in mod.__all__:  # every exported function has its signature on its page, shown or in the API section
+            if callable(getattr(mod, name)) and not isinstance(getattr(mod, name), type):
+                assert re.search(rf'def\s+{name}\(', text), f'{name}: no signature on the page of {mod.__name__}'
 
 def test_hidden_cells_and_widgets_are_not_shown(site):
     demo = text_of(site / '17_demo.html')
