@@ -171,7 +171,7 @@ PRESETS = {
     'tiny': dict(image_size=64, backbone='ir_tiny', stem_width=16, stage_widths=(16, 32, 64, 128), embedding_dim=128,
                  age_hidden=128, num_classes=100, icm_kernels_per_group=16, decoder_out_width=8, disc_width=16,
                  disc_layers=3),
-    # the authors' journal (TPAMI 2022) network, whose released weights `mtlface-convert-authors` reads (19_authors)
+    # the authors' journal (TPAMI 2022) network, whose released weights `mtlface-convert-authors` reads (20_authors)
     'authors_tpami': dict(architecture='tpami', afd_pool_merge='cat', afd_age_part='residual', dropout=0.4),
 }
 

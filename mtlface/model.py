@@ -228,7 +228,7 @@ def from_pretrained(directory,                          # a folder written by `s
     return model_to_load(config or saved).load_weights(directory)
 
 def model_to_load(config: MTLFaceConfig) -> nn.Module:
-    "A model of `config`'s architecture to load weights into: `MTLFace`, or the authors' journal one (19_authors), unallocated."
+    "A model of `config`'s architecture to load weights into: `MTLFace`, or the authors' journal one (20_authors), unallocated."
     if config.architecture == 'tpami':
         from .authors import AuthorsMTLFace
         return AuthorsMTLFace.empty(config)

@@ -184,7 +184,7 @@ def accuracy_by_gap(similarity: np.ndarray, same: np.ndarray, gaps: np.ndarray, 
     best = max(thresholds, key=lambda t: ((similarity >= t) == same).mean())
     correct = (similarity >= best) == same
     out = {'threshold': float(best), 'overall': float(correct.mean())}
-    for lo, hi, m in gap_bins(gaps, edges):  # the bins of `13_evaluate`: [lo, hi), the last one closed
+    for lo, hi, m in gap_bins(gaps, edges):  # the bins of `14_evaluate`: [lo, hi), the last one closed
         if m.any(): out[f'{lo}-{hi}'] = float(correct[m].mean())
     return out
 

@@ -28,7 +28,7 @@ def model_dir(tmp_path_factory):
     made = ROOT / 'runs' / 'demo' / 'model'
     if (made / 'config.json').exists(): return made
     # no `make demo` model: a random one whose generator weights are N(0, 0.08) rather than the initial N(0, 0.01),
-    # so that its renders differ from group to group (an untrained generator is the identity; see nbs/17_demo)
+    # so that its renders differ from group to group (an untrained generator is the identity; see nbs/18_demo)
     from mtlface.core import config_from_preset, seed_everything
     from mtlface.gan import init_normal
     from mtlface.model import MTLFace

@@ -26,14 +26,14 @@ def test_every_notebook_is_a_page_with_its_stored_outputs(site):
     index = (site / 'index.html').read_text()
     for p in pages[1:]: assert f'href="{p.stem}.html"' in index, f'{p.stem} is not linked from the home page'
     # the pages show the outputs stored in the notebooks
-    assert 'selfie.png is not an aligned face the model can take' in text_of(site / '17_demo.html')
+    assert 'selfie.png is not an aligned face the model can take' in text_of(site / '18_demo.html')
 
 def test_api_pages_show_signatures_and_docstrings(site):
-    demo = text_of(site / '17_demo.html')
+    demo = text_of(site / '18_demo.html')
     assert 'def check_upload(' in demo  # a show_doc output
     assert 'naming every way it is not an aligned RGB face' in demo  # its docstring
     assert 'def to_png(' in demo  # not show_doc'd in the notebook: from the API section
-    evaluate = text_of(site / '13_evaluate.html')
+    evaluate = text_of(site / '14_evaluate.html')
     metrics = text_of(next(site.glob('[0-9]*_metrics.html')))   # the Metrics notebook's page, whatever its number
     assert 'def fold_indices(' in metrics and 'def verify_bin(' in evaluate
     import mtlface.evaluate as ev, mtlface.metrics as me
@@ -43,7 +43,7 @@ def test_api_pages_show_signatures_and_docstrings(site):
                 assert re.search(rf'def\s+{name}\(', text), f'{name}: no signature on the page of {mod.__name__}'
 
 def test_hidden_cells_and_widgets_are_not_shown(site):
-    demo = text_of(site / '17_demo.html')
+    demo = text_of(site / '18_demo.html')
     assert 'default_exp' not in demo and '#| export' not in demo and '#| hide' not in demo
     assert 'from nbdev.showdoc import show_doc' not in demo  # a `#| hide` cell
     assert 'show_doc(' not in demo  # cells that only call show_doc show the documentation, not the call
@@ -53,7 +53,7 @@ def images_of(page):
     return page.evaluate('''() => Array.from(document.images).map(i => ({src: i.getAttribute('src'),
                                ok: i.complete && i.naturalWidth > 0, w: i.naturalWidth}))''')
 
-@pytest.mark.parametrize('name,shot,min_images', [('index', 'docs_index.png', 2), ('17_demo', 'docs_demo.png', 3)])
+@pytest.mark.parametrize('name,shot,min_images', [('index', 'docs_index.png', 2), ('18_demo', 'docs_demo.png', 3)])
 def test_page_renders_in_chromium(site, browser, name, shot, min_images, screenshots):
     page = browser.new_page(viewport={'width': 1280, 'height': 900})
     errors = []
@@ -79,9 +79,9 @@ def test_page_renders_in_chromium(site, browser, name, shot, min_images, screens
 def test_no_broken_source_links_copy_buttons_and_footer(site):
     import build_docs
     url = build_docs.repo_url()
-    for name in ('17_demo', '13_evaluate'):
+    for name in ('18_demo', '14_evaluate'):
         page = (site / f'{name}.html').read_text()
         assert '#LNone' not in page, f'{name}: a source link without a line number'
         if not url: assert '>source<' not in page, f'{name}: source links, but pyproject.toml names no repository'
-    assert 'copybutton.js' in (site / '17_demo.html').read_text()  # sphinx-copybutton: a copy button on every code block
+    assert 'copybutton.js' in (site / '18_demo.html').read_text()  # sphinx-copybutton: a copy button on every code block
     assert 'mtlface contributors' in text_of(site / 'index.html')   # the copyright footer is filled in

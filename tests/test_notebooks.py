@@ -5,7 +5,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / 'nbs').glob('[0-9][0-9]_*.ipynb'))
-USAGE_NOTEBOOKS = {'15_walkthrough'}   # tell a story with the package; export nothing
+USAGE_NOTEBOOKS = {'16_walkthrough'}   # tell a story with the package; export nothing
 
 def cells(nb_path):
     return json.loads(nb_path.read_text())['cells']

@@ -142,7 +142,7 @@ def test_sigkill_resumes_from_last_complete_checkpoint(data, tmp_path):
 
 # On a CPU Accelerate makes no GradScaler and no fp16 autocast: `--mixed-precision fp16` there trains in fp32 and
 # takes the loop's own finite check, as 'no' does. The id says so; the GradScaler path (the scaler sees the overflow
-# and lowers its scale) is checked in nbs/14_train.ipynb with a real torch.amp.GradScaler, and on a GPU by
+# and lowers its scale) is checked in nbs/15_train.ipynb with a real torch.amp.GradScaler, and on a GPU by
 # `make gpu-check`.
 @pytest.mark.parametrize('precision', ['no', 'bf16', 'fp16'], ids=['fp32', 'bf16-autocast', 'fp16-flag-runs-fp32-on-cpu'])
 def test_nonfinite_step_is_reported_and_skipped(data, tmp_path, precision):
