@@ -35,13 +35,21 @@ FAS_VARIANTS = {  # name → MTLFaceConfig overrides (FAS training on the seed's
 FULL_AIFR = '+ AFD + GRL (MTLFace)'
 
 # %% ../nbs/16_ablations.ipynb #ca7c0f55
-def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+def ridge_fit(x: np.ndarray,  # (n, d) centred features
+              y: np.ndarray,  # (n,) targets
+              alpha: float    # ridge strength
+             ) -> tuple[np.ndarray, float]:
     "Ridge regression weights and intercept for centred features, in the dual form (cheap when faces < dimensions)."
     y0 = y.mean()
     gram = x @ x.T + alpha * np.eye(len(x))
     return x.T @ np.linalg.solve(gram, y - y0), y0
 
-def ridge_probe(train_x, train_y, test_x, alphas=(1e-1, 1, 10, 100, 1000), seed: int = 0) -> np.ndarray:
+def ridge_probe(train_x,                          # (n, d) training features
+                train_y,                          # (n,) training targets
+                test_x,                           # (m, d) features to predict
+                alphas=(1e-1, 1, 10, 100, 1000),  # ridge strengths to try
+                seed: int = 0                     # picks the validation fifth
+               ) -> np.ndarray:
     "Predict `test_x` targets with a ridge regression whose strength is chosen on a fifth of the training rows."
     mu, sd = train_x.mean(0), train_x.std(0) + 1e-6
     tx, vx = (train_x - mu) / sd, (test_x - mu) / sd
@@ -56,7 +64,10 @@ def ridge_probe(train_x, train_y, test_x, alphas=(1e-1, 1, 10, 100, 1000), seed:
 
 # %% ../nbs/16_ablations.ipynb #46dc3d65
 @torch.no_grad()
-def decomposed_features(model, images: list, batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+def decomposed_features(model,                 # an `MTLFace`; put in eval mode
+                        images: list,          # faces: paths, PIL images or uint8 arrays
+                        batch_size: int = 128  # faces per forward pass
+                       ) -> tuple[np.ndarray, np.ndarray]:
     "Flattened (X_id, X_age) of faces, each (n, C·s·s)."
     from mtlface.evaluate import to_batch
     model.eval(); ids, ages = [], []
@@ -65,7 +76,11 @@ def decomposed_features(model, images: list, batch_size: int = 128) -> tuple[np.
         ids.append(parts.identity.flatten(1).float().numpy()); ages.append(parts.age.flatten(1).float().numpy())
     return np.concatenate(ids), np.concatenate(ages)
 
-def age_probe(model, data, train_faces: int = 1200, test_faces: int = 400) -> dict:
+def age_probe(model,                    # an `MTLFace`
+              data,                     # dataset folder with train.txt and test.txt
+              train_faces: int = 1200,  # faces to fit the probes on
+              test_faces: int = 400     # held-out faces to measure on
+             ) -> dict:
     "Age MAE and group accuracy of fresh linear probes on X_id and X_age (train faces → held-out people), and the MAE of guessing the mean age."
     from mtlface.evaluate import age_mae, group_accuracy
     def pick(name, k):
@@ -145,7 +160,9 @@ def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, over
     shutil.rmtree(run / 'checkpoints', ignore_errors=True)   # keep the model and logs, not the resume state
 
 # %% ../nbs/16_ablations.ipynb #5357e05a
-def aifr_metrics(model, data) -> dict:
+def aifr_metrics(model,  # an `MTLFace`
+                 data    # dataset folder (`evaluate_model` layout)
+                ) -> dict:
     "Cross-age verification (overall, largest age gaps), age MAE and the X_id / X_age probes of an AIFR model."
     from mtlface.evaluate import evaluate_model
     rep = evaluate_model(model, data, fas_faces=1, age_cnn_steps=0, progress=False)
@@ -159,7 +176,11 @@ def aifr_metrics(model, data) -> dict:
         out['age_mae'] = rep['age']['mae']
     return {**out, **age_probe(model, data)}
 
-def fas_metrics(model, data, faces: int = 60, age_cnn_steps: int = 300) -> dict:
+def fas_metrics(model,                    # an `MTLFace`
+                data,                     # dataset folder (`evaluate_model` layout)
+                faces: int = 60,          # source faces to age
+                age_cnn_steps: int = 300  # training steps of the independent age CNN
+               ) -> dict:
     "The FAS measures of `evaluate.fas_measures` (aged faces; `_input` and `_truth` suffixes for the baselines) and smoothness."
     from mtlface.evaluate import evaluate_model
     f = evaluate_model(model, data, fas_faces=faces, age_cnn_steps=age_cnn_steps, flip_test=False, max_faces=200,
@@ -178,7 +199,8 @@ def _cached(path: Path, compute) -> dict:
     tmp = path.with_suffix('.tmp'); tmp.write_text(json.dumps(value, indent=1)); tmp.replace(path)
     return value
 
-def ablation_data(plan: AblationPlan) -> Path:
+def ablation_data(plan: AblationPlan  # the study; its `data`, `out` and synthetic sizes
+                 ) -> Path:
     "The dataset of the study: `plan.data`, or a synthetic one generated once under `out/data`."
     if plan.data: return Path(plan.data)
     from mtlface.synth_data import SynthSpec, write_synthetic_dataset
@@ -189,7 +211,9 @@ def ablation_data(plan: AblationPlan) -> Path:
                                 workers=2, progress=False)
     return d
 
-def run_ablations(plan: AblationPlan, progress: bool = True) -> dict:
+def run_ablations(plan: AblationPlan,    # variants, seeds, sizes and the output folder
+                  progress: bool = True  # show progress bars
+                 ) -> dict:
     "Train and measure every variant for every seed (resuming finished runs); returns and writes `results.json`."
     from tqdm.auto import tqdm
     from mtlface.model import from_pretrained
@@ -232,7 +256,8 @@ FAS_COLUMNS = {
     'step_cv': ('smoothness: step CV', 'lower'),
 }
 
-def summarize(results: dict) -> dict:
+def summarize(results: dict  # `run_ablations(...)['results']`
+             ) -> dict:
     "{task: {variant: {metric: [mean, std, n]}}} over the seeds of each variant."
     table = {}
     for task, variants in results.items():
@@ -247,7 +272,9 @@ def _cell(stat, percent: bool) -> str:
     mean, std, _ = stat
     return f'{100 * mean:.1f} ± {100 * std:.1f}' if percent else f'{mean:.3f} ± {std:.3f}'
 
-def markdown_table(summary: dict, task: str) -> str:
+def markdown_table(summary: dict,  # from `summarize`
+                   task: str       # 'aifr' or 'fas'
+                  ) -> str:
     "A Markdown table of one task's variants and its metrics (percentages for accuracies)."
     cols = AIFR_COLUMNS if task == 'aifr' else FAS_COLUMNS
     rows = summary.get(task, {})
@@ -259,7 +286,11 @@ def markdown_table(summary: dict, task: str) -> str:
     return '\n'.join(lines)
 
 # %% ../nbs/16_ablations.ipynb #205d1197
-def plot_ablations(summary: dict, results: dict, task: str, axs=None):
+def plot_ablations(summary: dict,  # from `summarize`
+                   results: dict,  # per-seed results, drawn as dots
+                   task: str,      # 'aifr' or 'fas'
+                   axs=None        # one matplotlib axes per metric; None: a new figure
+                  ):
     "Mean ± std over seeds per variant (diamond and bar), each seed as a dot, one panel per metric; y zoomed to the data."
     import matplotlib.pyplot as plt
     cols = AIFR_COLUMNS if task == 'aifr' else FAS_COLUMNS
@@ -283,7 +314,9 @@ def plot_ablations(summary: dict, results: dict, task: str, axs=None):
     plt.tight_layout()
     return axs
 
-def write_report(full: dict, out) -> dict:
+def write_report(full: dict,  # `run_ablations` output: plan and results
+                 out          # folder for table.json, table.md and the PNGs
+                ) -> dict:
     "Write table.json, table.md and one PNG per task from `run_ablations` output; returns the summary."
     import matplotlib.pyplot as plt
     out = Path(out)
@@ -329,7 +362,8 @@ def _main(argv=None) -> int:
     print(f'{time.time() - t0:.0f} s; results in {plan.out}/ (table.md, table.json, aifr.png, fas.png, runs/)')
     return 0
 
-def main(argv=None) -> int:
+def main(argv=None  # command-line words; None: `sys.argv[1:]`
+        ) -> int:
     "Entry point of `mtlface-ablations` / `python -m mtlface.ablations`: bad options give one line and exit status 2."
     return run_command('mtlface-ablations', _main, argv)
 

@@ -111,7 +111,9 @@ def read_landmarks(path  # one `image x1 y1 … x5 y5` line per image; `#` start
         out[image] = pts
     return out
 
-def format_landmarks(image: str, points) -> str:
+def format_landmarks(image: str,  # image path as written in the file
+                     points       # (5, 2) landmarks (x, y) in pixels
+                    ) -> str:
     "One `read_landmarks` line."
     return image + ' ' + ' '.join(f'{v:.3f}' for v in np.asarray(points).ravel())
 
@@ -135,10 +137,10 @@ def detector_available() -> bool:
 @dataclass
 class Face:
     "A detected face: its box corners in the photo (4, 2), five landmarks (5, 2), box area in photo pixels, detector score."
-    box: np.ndarray
-    points: np.ndarray
-    area: float
-    score: float
+    box: np.ndarray  # (4, 2) box corners in photo pixels
+    points: np.ndarray  # (5, 2) landmarks: eyes, nose, mouth corners
+    area: float  # box area in photo pixels
+    score: float  # detector score; higher is surer
 
 def _turn(w: int, h: int, angle: float, scale: float) -> tuple[np.ndarray, tuple[int, int]]:
     "The 2×3 matrix that scales a w×h photo and turns it by `angle` degrees (as seen) onto a canvas that holds it all."
@@ -163,11 +165,14 @@ class DlibDetector:
         self.detector, self.predictor = dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model))
         self.max_side, self.upsample, self.angles, self.min_score = max_side, upsample, tuple(angles), min_score
 
-    def min_face(self, img: np.ndarray) -> int:
+    def min_face(self, img: np.ndarray  # (H, W, 3) uint8 photo
+                ) -> int:
         "About the smallest face side, in photo pixels, this detector finds in `img`."
         return int(np.ceil(80 / 2 ** self.upsample / min(1.0, self.max_side / max(img.shape[:2]))))
 
-    def detect_at(self, img: np.ndarray, angle: float) -> list[Face]:
+    def detect_at(self, img: np.ndarray,  # (H, W, 3) uint8 photo
+                  angle: float            # turn, degrees counter-clockwise
+                 ) -> list[Face]:
         "Faces found in `img` turned by `angle` degrees, with box and landmarks in `img`'s own coordinates."
         h, w = img.shape[:2]
         m, size = _turn(w, h, angle, min(1.0, self.max_side / max(h, w)))
@@ -183,7 +188,8 @@ class DlibDetector:
             faces.append(Face(box, apply_transform(back, five), float(r.width() * r.height()) / abs(np.linalg.det(m[:, :2])), float(score)))
         return faces
 
-    def detect(self, img: np.ndarray) -> list[Face]:
+    def detect(self, img: np.ndarray  # (H, W, 3) uint8 photo
+              ) -> list[Face]:
         "Faces scoring `min_score` or more, largest first, at the first of `angles` that has any; else the best guess, or none."
         best = []
         for angle in self.angles:
@@ -195,7 +201,10 @@ class DlibDetector:
             best = sorted(faces + best, key=lambda f: -f.score)[:1]
         return [self.level(img, f) for f in best]
 
-    def level(self, img: np.ndarray, face: Face, tries: int = 2) -> Face:
+    def level(self, img: np.ndarray,  # (H, W, 3) uint8 photo
+              face: Face,             # a face found in `img`
+              tries: int = 2          # re-detections at most
+             ) -> Face:
         "The face found again in the photo turned so that its eyes are level: landmarks are best on upright faces."
         for _ in range(tries):
             (x0, y0), (x1, y1) = face.points[:2]
@@ -287,7 +296,8 @@ def build_align_parser() -> argparse.ArgumentParser:
     p.add_argument('--max-side', type=int_at_least(64), default=800, help='photos are reduced to this side for detection')
     return p
 
-def align_main(argv=None) -> int:
+def align_main(argv=None  # command-line words; None: `sys.argv[1:]`
+              ) -> int:
     "Entry point of `mtlface-align`: 0 when every photo was aligned, 2 when any was refused (each says why)."
     a = build_align_parser().parse_args(argv)
     err = lambda msg: print(f'mtlface-align: {msg}', file=sys.stderr)

@@ -23,13 +23,16 @@ __all__ = ['AUTHORS_KEY_RULES', 'bias_leaky_relu', 'blur_kernel', 'upfirdn2d', '
            'convert_authors_checkpoint', 'build_convert_parser', 'convert_main']
 
 # %% ../nbs/19_authors.ipynb #8bc5e8d7
-def bias_leaky_relu(x: torch.Tensor,     # (B, C, ...) pre-activation
-                    bias: torch.Tensor,  # (C,) per-channel bias
-                    slope: float = 0.2, gain: float = math.sqrt(2)) -> torch.Tensor:
+def bias_leaky_relu(x: torch.Tensor,            # (B, C, ...) pre-activation
+                    bias: torch.Tensor,         # (C,) per-channel bias
+                    slope: float = 0.2,         # negative slope of the leaky ReLU
+                    gain: float = math.sqrt(2)  # output scale; √2 keeps the variance
+                   ) -> torch.Tensor:
     "StyleGAN2's fused bias + leaky ReLU: gain·LeakyReLU(x + b), the bias broadcast over dimension 1."
     return F.leaky_relu(x + bias.view(1, -1, *[1] * (x.ndim - 2)), slope) * gain
 
-def blur_kernel(taps=(1, 3, 3, 1)) -> torch.Tensor:
+def blur_kernel(taps=(1, 3, 3, 1)  # 1-D filter taps
+               ) -> torch.Tensor:
     "The separable 2-D FIR kernel of StyleGAN2: outer product of `taps`, normalised to sum 1."
     k = torch.tensor(taps, dtype=torch.float32)
     k = k[:, None] * k[None, :]
@@ -38,7 +41,8 @@ def blur_kernel(taps=(1, 3, 3, 1)) -> torch.Tensor:
 # %% ../nbs/19_authors.ipynb #0868aac1
 def upfirdn2d(x: torch.Tensor,       # (B, C, H, W)
               kernel: torch.Tensor,  # (k, k) FIR filter
-              up: int = 1, down: int = 1,
+              up: int = 1,           # upsampling factor (zero insertion)
+              down: int = 1,         # downsampling factor (keep every down-th pixel)
               pad: tuple = (0, 0)    # (before, after) zero padding of both spatial axes, after upsampling
              ) -> torch.Tensor:
     "Upsample by zero insertion, pad, FIR-filter and downsample: (B, C, H, W) → (B, C, (H·up + p0 + p1 − k + 1) / down, …)."
@@ -53,27 +57,40 @@ def upfirdn2d(x: torch.Tensor,       # (B, C, H, W)
 # %% ../nbs/19_authors.ipynb #a9f41c2e
 class EqualLinear(nn.Module):
     "Linear layer with equalised learning rate: weight·lr_mul/√d_in, bias·lr_mul; optional fused bias + leaky ReLU."
-    def __init__(self, d_in: int, d_out: int, bias_init: float = 0., lr_mul: float = 1., activate: bool = False):
+    def __init__(self, d_in: int,        # input features
+                 d_out: int,             # output features
+                 bias_init: float = 0.,  # initial bias value
+                 lr_mul: float = 1.,     # learning-rate multiplier (equalised learning rate)
+                 activate: bool = False  # fused bias + leaky ReLU
+                ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(d_out, d_in) / lr_mul)
         self.bias = nn.Parameter(torch.full((d_out,), float(bias_init)))
         self.scale, self.lr_mul, self.activate = lr_mul / math.sqrt(d_in), lr_mul, activate
 
-    def forward(self, x):
+    def forward(self, x):  # (B, d_in)
         if self.activate: return bias_leaky_relu(F.linear(x, self.weight * self.scale), self.bias * self.lr_mul)
         return F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
 
 # %% ../nbs/19_authors.ipynb #9a948418
 class ModulatedConv(nn.Module):
     "StyleGAN2 convolution modulated (and demodulated) per sample by a style vector: (B, Cin, H, W) → (B, Cout, H·(1+up), …)."
-    def __init__(self, c_in: int, c_out: int, kernel: int, style_dim: int = 512, demodulate: bool = True, upsample: bool = False):
+    def __init__(self, c_in: int,          # input channels
+                 c_out: int,               # output channels
+                 kernel: int,              # kernel side
+                 style_dim: int = 512,     # D of the style code
+                 demodulate: bool = True,  # normalise each output filter (off for ToRGB)
+                 upsample: bool = False    # transposed conv + blur: doubles H and W
+                ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(1, c_out, c_in, kernel, kernel))
         self.modulation = EqualLinear(style_dim, c_in, bias_init=1)
         self.scale, self.demodulate, self.upsample = 1 / math.sqrt(c_in * kernel ** 2), demodulate, upsample
         if upsample: self.register_buffer('blur', blur_kernel() * 4, persistent=False)
 
-    def forward(self, x, style):  # x (B, Cin, H, W), style (B, style_dim)
+    def forward(self, x,  # (B, c_in, H, W)
+                style     # (B, style_dim)
+               ):
         b, c_in, h, w = x.shape
         wt = self.scale * self.weight * self.modulation(style).view(b, 1, c_in, 1, 1)  # (B, Cout, Cin, k, k)
         if self.demodulate: wt = wt * torch.rsqrt(wt.pow(2).sum((2, 3, 4), keepdim=True) + 1e-8)
@@ -87,38 +104,56 @@ class ModulatedConv(nn.Module):
 # %% ../nbs/19_authors.ipynb #99e1fc07
 class StyledConv(nn.Module):
     "Modulated 3×3 conv, plus per-pixel noise times a learned strength, then fused bias + leaky ReLU."
-    def __init__(self, c_in: int, c_out: int, style_dim: int = 512, upsample: bool = False):
+    def __init__(self, c_in: int,        # input channels
+                 c_out: int,             # output channels
+                 style_dim: int = 512,   # D of the style code
+                 upsample: bool = False  # double H and W
+                ):
         super().__init__()
         self.conv = ModulatedConv(c_in, c_out, 3, style_dim, upsample=upsample)
         self.noise_strength = nn.Parameter(torch.zeros(1))
         self.bias = nn.Parameter(torch.zeros(c_out))
 
-    def forward(self, x, style, noise=None):  # noise: (1 or B, 1, H, W); None draws fresh N(0, 1) noise
+    def forward(self, x,    # (B, c_in, H, W)
+                style,      # (B, style_dim)
+                noise=None  # (1 or B, 1, H, W); None draws fresh N(0, 1) noise
+               ):
         x = self.conv(x, style)
         if noise is None: noise = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
         return bias_leaky_relu(x + self.noise_strength * noise, self.bias)
 
 class ToRGB(nn.Module):
     "1×1 modulated conv to RGB (no demodulation) plus bias, added to the upsampled RGB of the previous resolution."
-    def __init__(self, c_in: int, style_dim: int = 512):
+    def __init__(self, c_in: int,      # input channels
+                 style_dim: int = 512  # D of the style code
+                ):
         super().__init__()
         self.conv = ModulatedConv(c_in, 3, 1, style_dim, demodulate=False)
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
         self.register_buffer('up', blur_kernel() * 4, persistent=False)
 
-    def forward(self, x, style, skip=None):
+    def forward(self, x,   # (B, c_in, H, W)
+                style,     # (B, style_dim)
+                skip=None  # (B, 3, H/2, W/2) RGB of the previous resolution; None at 4×4
+               ):
         rgb = self.conv(x, style) + self.bias
         return rgb if skip is None else rgb + upfirdn2d(skip, self.up, up=2, pad=(2, 1))
 
 # %% ../nbs/19_authors.ipynb #fbabe727
-def stylegan2_widths(channel_multiplier: int = 2) -> dict:
+def stylegan2_widths(channel_multiplier: int = 2  # scales the widths from 64 px up
+                    ) -> dict:
     "Channels of the StyleGAN2 generator at each resolution."
     m = channel_multiplier
     return {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * m, 128: 128 * m, 256: 64 * m, 512: 32 * m, 1024: 16 * m}
 
 class StyleGAN2Decoder(nn.Module):
     "StyleGAN2 generator read in W+: style codes (B, n_latent, 512) + the average latent → image (B, 3, size, size)."
-    def __init__(self, size: int = 128, style_dim: int = 512, n_mlp: int = 8, channel_multiplier: int = 2, lr_mlp: float = 0.01):
+    def __init__(self, size: int = 128,        # output side in pixels, a power of 2
+                 style_dim: int = 512,         # D of the style codes
+                 n_mlp: int = 8,               # layers of the mapping network
+                 channel_multiplier: int = 2,  # see `stylegan2_widths`
+                 lr_mlp: float = 0.01          # the mapping network's learning-rate multiplier
+                ):
         super().__init__()
         widths, log_size = stylegan2_widths(channel_multiplier), int(math.log2(size))
         self.n_latent, self.style_dim = 2 * log_size - 2, style_dim
@@ -162,13 +197,16 @@ StyleGAN2Decoder.forward, StyleGAN2Decoder.map_noise = _decode, _map_noise
 # %% ../nbs/19_authors.ipynb #c8dcb628
 class MapToStyle(nn.Module):
     "pSp map-to-style block: ⌊log₂ s⌋ stride-2 conv3×3 + LeakyReLU(0.2), global average, Linear: (B, C, s, s) → (B, D)."
-    def __init__(self, c_in: int, dim: int, spatial: int):
+    def __init__(self, c_in: int,  # input channels
+                 dim: int,         # style dimension D
+                 spatial: int      # input side; halved log2(spatial) times
+                ):
         super().__init__()
         n = int(math.log2(spatial))
         self.convs = nn.ModuleList([nn.Conv2d(c_in if i == 0 else dim, dim, 3, 2, 1) for i in range(n)])
         self.linear = nn.Linear(dim, dim)
 
-    def forward(self, x):
+    def forward(self, x):  # (B, c_in, spatial, spatial)
         for conv in self.convs: x = F.leaky_relu(conv(x), 0.2)   # s → ⌈s/2⌉ each time
         return self.linear(x.mean((2, 3)))                          # (B, D)
 
@@ -182,13 +220,19 @@ class AgingBlock(nn.Module):
         k = mask.shape[1]
         self.conv1, self.conv2, self.route = nn.Conv2d(k, k, 3, 1, 1), nn.Conv2d(k, k, 3, 1, 1), Router(mask)
 
-    def forward(self, h, groups):
+    def forward(self, h,  # (B, K, s, s)
+                groups    # (B,) target group indices
+               ):
         r = F.leaky_relu(self.route(F.instance_norm(self.conv1(h)), groups), 0.2)
         return F.leaky_relu(h + self.route(F.instance_norm(self.conv2(r)), groups), 0.2)
 
 class AgingModule(nn.Module):
     "The journal's identity-conditional aging module: (B, C, s, s) and target groups (B,) → (B, C, s, s)."
-    def __init__(self, channels: int, n_groups: int = 7, share: float = 1 / 8, n_blocks: int = 4):
+    def __init__(self, channels: int,   # C of the input and output
+                 n_groups: int = 7,     # number of age groups N
+                 share: float = 1 / 8,  # share of kernels between neighbouring groups
+                 n_blocks: int = 4      # routed residual blocks
+                ):
         super().__init__()
         self.n_groups, self.channels, self.share = n_groups, channels, share
         mask = self.group_mask()
@@ -201,7 +245,9 @@ class AgingModule(nn.Module):
         "The (N, K) 0/1 mask: u = C/4 kernels per group, adjacent groups sharing a fraction `share`."
         return icm_group_mask(self.n_groups, self.channels // 4, self.share)
 
-    def forward(self, x, groups):
+    def forward(self, x,  # (B, C, s, s)
+                groups    # (B,) target group indices
+               ):
         h = self.route(_norm_act(self.stem(x)), groups)          # (B, K, s, s)
         for block in self.blocks: h = block(h, groups)
         return self.out(h)
@@ -209,13 +255,18 @@ class AgingModule(nn.Module):
 # %% ../nbs/19_authors.ipynb #d84ab6fc
 class UpFuse(nn.Module):
     "Fuse x (B, Cx, s, s) with a skip feature (B, Cs, 2s, 2s) into (B, Cout, 2s, 2s)."
-    def __init__(self, c_x: int, c_skip: int, c_out: int):
+    def __init__(self, c_x: int,  # channels of the coarser input
+                 c_skip: int,     # channels of the skip connection
+                 c_out: int       # output channels
+                ):
         super().__init__()
         self.merge1, self.merge2 = nn.Conv2d(c_x + c_skip, c_out, 3, padding=1), nn.Conv2d(c_out, c_out, 3, padding=1)
         self.refine1, self.refine2 = nn.Conv2d(c_out, c_out, 3, padding=1), nn.Conv2d(c_out, c_out, 3, padding=1)
         self.shortcut = nn.Conv2d(c_x, c_out, 1)
 
-    def forward(self, x, skip):
+    def forward(self, x,  # (B, c_x, h, w); doubled when smaller than the skip
+                skip      # (B, c_skip, H, W)
+               ):
         if x.shape[2] < skip.shape[2]: x = F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=False)
         p = self.merge2(_norm_act(self.merge1(_norm_act(torch.cat([x, skip], 1))))) + self.shortcut(x)
         return p + self.refine2(_norm_act(self.refine1(_norm_act(p))))
@@ -223,7 +274,9 @@ class UpFuse(nn.Module):
 # %% ../nbs/19_authors.ipynb #4bce7071
 class StyleEncoder(nn.Module):
     "Feature levels, X_id and target groups → the generator's style codes (B, n_styles, 512)."
-    def __init__(self, cfg: MTLFaceConfig, style_dim: int = 512):
+    def __init__(self, cfg: MTLFaceConfig,  # image_size, stage_widths, n_groups
+                 style_dim: int = 512       # D of the style codes
+                ):
         super().__init__()
         s, (w1, w2, w3, w4) = cfg.image_size, cfg.stage_widths
         self.n_styles, self.coarse, self.middle = 2 * math.ceil(math.log2(s)) - 2, 3, 7
@@ -234,7 +287,10 @@ class StyleEncoder(nn.Module):
         self.fuse = nn.ModuleList([UpFuse(w4, w3, w3), UpFuse(w3, w2, w2), UpFuse(w2, w1, w1)])
         self.lateral = nn.ModuleList([nn.Conv2d(w3, style_dim, 3, 1, 1), nn.Conv2d(w1, style_dim, 3, 1, 1)])
 
-    def forward(self, levels, id_feat, groups):
+    def forward(self, levels,  # (x1, …, x5) of the encoder
+                id_feat,       # X_id, (B, C, s, s)
+                groups         # (B,) target group indices
+               ):
         x2, x3, x4 = levels[1:4]                                           # (B, 64, 56²), (B, 128, 28²), (B, 256, 14²)
         codes = [self.styles[j](id_feat) for j in range(self.coarse)]      # coarse: from X_id (B, 512, 7²)
         p = self.fuse[0](self.aging[0](id_feat, groups), x4)              # (B, 256, 14²)
@@ -247,7 +303,7 @@ class StyleEncoder(nn.Module):
 # %% ../nbs/19_authors.ipynb #d834022a
 class AuthorsMTLFace(nn.Module):
     "The authors' journal MTLFace (TPAMI 2022) in plain PyTorch: IR-50 + AFD, DEX age, style codes from aging modules, StyleGAN2."
-    def __init__(self, config: MTLFaceConfig | None = None):
+    def __init__(self, config: MTLFaceConfig | None = None):  # architecture 'tpami'; None: the 'authors_tpami' preset
         super().__init__()
         cfg = self.config = config or config_from_preset('authors_tpami')
         if cfg.architecture != 'tpami': raise ValueError(f"AuthorsMTLFace builds architecture 'tpami', not {cfg.architecture!r}")
@@ -257,12 +313,15 @@ class AuthorsMTLFace(nn.Module):
         self.decoder = StyleGAN2Decoder(2 ** math.ceil(math.log2(cfg.image_size)))
         self.noise = 'stored'  # decoder noise of `age_faces`: 'stored' (deterministic) or 'random' (the authors' package)
 
-    def features(self, images: torch.Tensor) -> Encoded:
+    def features(self, images: torch.Tensor  # (B, 3, H, W) faces in [−1, 1]
+                ) -> Encoded:
         "Encode (B, 3, H, W) faces in [−1, 1] into feature levels and (X_age, X_id, σ)."
         levels = self.backbone(images)
         return Encoded(levels, self.afd(levels[-1]))
 
-    def style_codes(self, images: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    def style_codes(self, images: torch.Tensor,  # (B, 3, H, W) faces in [−1, 1]
+                    groups: torch.Tensor         # (B,) target age groups
+                   ) -> torch.Tensor:
         "Style codes (B, n_styles, 512) of the faces aged to the (B,) target groups."
         enc = self.features(images)
         return self.style_encoder(enc.levels, enc.parts.identity, groups)
@@ -314,7 +373,8 @@ def _materialize_constants(model: nn.Module):
         elif isinstance(m, ModulatedConv) and m.upsample: m.blur = blur_kernel() * 4
         elif isinstance(m, ToRGB): m.up = blur_kernel() * 4
 
-def empty(config: MTLFaceConfig | None = None) -> AuthorsMTLFace:
+def empty(config: MTLFaceConfig | None = None  # architecture 'tpami'; None: the 'authors_tpami' preset
+         ) -> AuthorsMTLFace:
     "An `AuthorsMTLFace` whose weights are not allocated yet (meta device) and whose constants are computed."
     with torch.device('meta'): model = AuthorsMTLFace(config)
     _materialize_constants(model)
@@ -328,7 +388,8 @@ def _assign_state(model: AuthorsMTLFace, state: dict, source: str) -> AuthorsMTL
     if left: raise ValueError(f'{source}: no values for {left[:5]}')
     return model
 
-def _load_weights(self: AuthorsMTLFace, directory) -> AuthorsMTLFace:
+def _load_weights(self: AuthorsMTLFace, directory  # a `save_pretrained` folder
+                 ) -> AuthorsMTLFace:
     "Load `model.safetensors` from a `save_pretrained` folder, checking every tensor's name and shape."
     from safetensors.torch import load_file
     path = Path(directory) / 'model.safetensors'
@@ -375,7 +436,8 @@ AUTHORS_KEY_RULES = [  # (pattern on the authors' key, function of the match →
 _SUFFIXES = [('.noise.weight', '.noise_strength'), ('.activate.bias', '.bias'),  # StyledConv
              ('.conv.blur.kernel', '.conv.blur'), ('.upsample.kernel', '.up')]    # blur kernels (constants)
 
-def authors_key(key: str) -> str | None:
+def authors_key(key: str  # one of the authors' tensor names
+               ) -> str | None:
     "Our name for one of the authors' tensor names, or None when no rule covers it."
     for pattern, prefix in AUTHORS_KEY_RULES:
         if m := re.match(pattern, key):
@@ -391,9 +453,10 @@ def _constants(model: AuthorsMTLFace) -> dict:
     consts = {k: v for k, v in model.named_buffers(remove_duplicate=False) if k not in model.state_dict()}
     return {**consts, 'age_estimator.expectation': torch.arange(model.config.n_ages, dtype=torch.float32)}
 
-def convert_authors_state(state: dict,            # the authors' state dict (their tensor names)
-                          model: AuthorsMTLFace,  # the model whose names and shapes to produce
-                          source: str = 'checkpoint') -> dict:
+def convert_authors_state(state: dict,                # the authors' state dict (their tensor names)
+                          model: AuthorsMTLFace,      # the model whose names and shapes to produce
+                          source: str = 'checkpoint'  # the file, the start of error messages
+                         ) -> dict:
     "Our state dict from the authors' one: every tensor renamed, constants checked; `ValueError` names any leftover."
     if state and all(k.startswith('module.') for k in state): state = {k[len('module.'):]: v for k, v in state.items()}
     consts, out, unknown, bad = _constants(model), {}, [], []
@@ -412,7 +475,8 @@ def convert_authors_state(state: dict,            # the authors' state dict (the
     return out
 
 # %% ../nbs/19_authors.ipynb #0198e058
-def read_authors_checkpoint(path) -> dict:
+def read_authors_checkpoint(path  # the authors' `.pth` file
+                           ) -> dict:
     "The authors' state dict from `path`, read with `weights_only=True` (no pickled code runs)."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f'{path}: no such checkpoint file')
@@ -458,7 +522,8 @@ def build_convert_parser() -> argparse.ArgumentParser:
     p.add_argument('--overwrite', action='store_true', help='replace OUT_DIR if it exists and is not empty')
     return p
 
-def convert_main(argv=None) -> int:
+def convert_main(argv=None  # command-line words; None: `sys.argv[1:]`
+                ) -> int:
     "Entry point of `mtlface-convert-authors`."
     a = build_convert_parser().parse_args(argv)
     try: model = convert_authors_checkpoint(a.checkpoint, a.out_dir, a.overwrite)

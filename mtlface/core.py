@@ -186,28 +186,36 @@ def config_from_preset(name: str,  # one of `PRESETS`: 'paper', 'authors_code', 
     return MTLFaceConfig(**kw)
 
 # %% ../nbs/00_core.ipynb #7ad64e28
-def config_to_dict(cfg: MTLFaceConfig) -> dict:
+def config_to_dict(cfg: MTLFaceConfig  # the config to write
+                  ) -> dict:
     "Plain-JSON dict of a config (tuples become lists)."
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
 
-def config_from_dict(d: dict,  # as written by `config_to_dict`
-                     source: str = 'config') -> MTLFaceConfig:
+def config_from_dict(d: dict,                # as written by `config_to_dict`
+                     source: str = 'config'  # where `d` came from, the start of error messages
+                    ) -> MTLFaceConfig:
     "Rebuild a config, refusing unknown fields so a typo or a newer format is not silently dropped."
     known = {f.name for f in fields(MTLFaceConfig)}
     unknown = sorted(set(d) - known)
     if unknown: raise ValueError(f'{source}: unknown MTLFaceConfig field(s) {unknown}')
     return MTLFaceConfig(**d)
 
-def config_diff(a: MTLFaceConfig, b: MTLFaceConfig, only_arch: bool = False) -> dict:
+def config_diff(a: MTLFaceConfig,        # first config
+                b: MTLFaceConfig,        # second config
+                only_arch: bool = False  # compare only `ARCH_FIELDS` (those that change the weights)
+               ) -> dict:
     "Fields whose values differ, as `{name: (a_value, b_value)}`; `only_arch` keeps those that change weights."
     names = ARCH_FIELDS if only_arch else [f.name for f in fields(MTLFaceConfig)]
     return {n: (getattr(a, n), getattr(b, n)) for n in names if getattr(a, n) != getattr(b, n)}
 
-def save_config(cfg: MTLFaceConfig, path):
+def save_config(cfg: MTLFaceConfig,  # the config to write
+                path                 # JSON file to write
+               ):
     "Write a config as indented JSON."
     Path(path).write_text(json.dumps(config_to_dict(cfg), indent=2) + '\n')
 
-def load_config(path) -> MTLFaceConfig:
+def load_config(path  # JSON file written by `save_config`
+               ) -> MTLFaceConfig:
     "Read a config written by `save_config`; errors name the file."
     try: d = json.loads(Path(path).read_text())
     except json.JSONDecodeError as e: raise ValueError(f'{path}: not valid JSON ({e})') from None
@@ -232,24 +240,29 @@ def age_to_group(age,               # a number, a numpy array or a torch tensor 
         return np.where(np.isnan(age), -1, g) if np.issubdtype(age.dtype, np.floating) else g
     return -1 if math.isnan(age) else sum(t < age for t in th)
 
-def group_names(n_groups: int = 7) -> list[str]:
+def group_names(n_groups: int = 7  # number of age groups N, 4–8
+               ) -> list[str]:
     "Readable age range of each group, e.g. '0-10', '11-20', …, '61+' for N = 7 (integer ages)."
     th = _thresholds(n_groups)
     lows = [0] + [t + 1 for t in th]
     return [f'{lo}-{hi}' for lo, hi in zip(lows, th)] + [f'{lows[-1]}+']
 
 # %% ../nbs/00_core.ipynb #a2615640
-def seed_everything(seed: int = 0) -> torch.Generator:
+def seed_everything(seed: int = 0  # seed for Python, NumPy (mod 2³²) and torch
+                   ) -> torch.Generator:
     "Seed Python, NumPy and torch; returns a torch `Generator` seeded the same way for samplers."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 # %% ../nbs/00_core.ipynb #0c2f905d
-def count_parameters(module: torch.nn.Module, trainable_only: bool = False) -> int:
+def count_parameters(module: torch.nn.Module,      # the model or layer
+                     trainable_only: bool = False  # count only parameters with `requires_grad`
+                    ) -> int:
     "Number of parameters (elements) in `module`."
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
-def format_count(n: int) -> str:
+def format_count(n: int  # a count, e.g. of parameters
+                ) -> str:
     "Human-readable parameter count, e.g. '43.8M'."
     for unit, div in (('G', 1e9), ('M', 1e6), ('k', 1e3)):
         if n >= div: return f'{n / div:.1f}{unit}'
@@ -263,18 +276,21 @@ def spread_indices(n: int,  # length of the list
     return np.arange(n) if k >= n else np.linspace(0, n - 1, k).round().astype(int)
 
 # %% ../nbs/00_core.ipynb #d1257cb8
-def image_to_tensor(img) -> torch.Tensor:
+def image_to_tensor(img  # PIL image (any mode) or (H, W, 3) uint8 array
+                   ) -> torch.Tensor:
     "PIL image or HxWx3 uint8 array → float tensor (3, H, W) in [−1, 1]."
     a = np.asarray(img.convert('RGB') if hasattr(img, 'convert') else img, dtype=np.float32)
     return torch.from_numpy(a).permute(2, 0, 1) / 127.5 - 1  # (H, W, 3) → (3, H, W)
 
-def tensor_to_image(t: torch.Tensor) -> np.ndarray:
+def tensor_to_image(t: torch.Tensor  # (3, H, W) image in [−1, 1]
+                   ) -> np.ndarray:
     "Tensor (3, H, W) in [−1, 1] → HxWx3 uint8 array for plotting (values outside the range are clipped)."
     a = ((t.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
     return a.permute(1, 2, 0).numpy()  # (3, H, W) → (H, W, 3)
 
 def draw_face(size: int = 112,  # side of the square image
-              seed: int = 0) -> torch.Tensor:
+              seed: int = 0     # picks skin, hair, background and face proportions
+             ) -> torch.Tensor:
     "A simple seeded cartoon face as a (3, size, size) tensor in [−1, 1] for demonstrations."
     from PIL import Image, ImageDraw
     rng = np.random.default_rng(seed)
@@ -312,12 +328,14 @@ class OneLineParser(argparse.ArgumentParser):
     """The parser of every `mtlface-*` command: options are spelled with dashes (`--output-dir`), the underscore
     spelling of the authors' scripts (`--output_dir`) is read as the same option, and a complaint is one line,
     `prog: message (see prog --help)`, with exit status 2."""
-    def parse_known_args(self, args=None, namespace=None):
+    def parse_known_args(self, args=None,  # command-line words; None: `sys.argv[1:]`
+                         namespace=None    # where to store the options; None: a new Namespace
+                        ):
         args = sys.argv[1:] if args is None else list(args)
         end = args.index('--') if '--' in args else len(args)   # after `--` everything is positional: leave it alone
         return super().parse_known_args([_dashed(a) for a in args[:end]] + args[end:], namespace)
 
-    def error(self, message):
+    def error(self, message):  # argparse's message, printed on one line
         self.exit(2, f'{self.prog}: {message} (see {self.prog} --help)\n')
 
 def comma_list(kind=int):  # the type of each item: int, float or str
@@ -340,15 +358,18 @@ def int_at_least(low: int):  # the smallest value allowed
     parse.__name__ = f'integer ≥ {low}'
     return parse
 
-def one_line(e: BaseException) -> str:
+def one_line(e: BaseException  # the error to describe
+            ) -> str:
     "An error as one line: the option in command-line terms, the file and reason of an `OSError`, else its text."
     if isinstance(e, OptionError): return e.cli_message()
     if isinstance(e, OSError) and e.filename is not None:
         return f'{e.filename}: {e.strerror or e}' + (f' (and {e.filename2})' if e.filename2 else '')
     return ' '.join(str(e).split()) or type(e).__name__
 
-def run_command(prog: str,   # the command's name, the start of every message
-                fn, *args):  # what the command does; returns the exit status
+def run_command(prog: str,  # the command's name, the start of every message
+                fn,         # what the command does; returns the exit status
+                *args
+               ):
     "Run `fn(*args)`; a `UsageError` / `ValueError`, an `OSError` or a missing optional package (`ImportError`) becomes one line on stderr and exit status 2."
     try: return fn(*args)
     except (ValueError, OSError, ImportError) as e:
@@ -372,7 +393,8 @@ def check_writable(path,                        # a folder that output will go t
         raise UsageError(f'{option} {path}: cannot write in {base} ({e.strerror or e}); choose a writable folder') from None
     return p
 
-def format_bytes(n: float) -> str:
+def format_bytes(n: float  # a size in bytes
+                ) -> str:
     "Human-readable byte count, e.g. '24.1 MB'."
     for unit, div in (('GB', 1e9), ('MB', 1e6), ('kB', 1e3)):
         if n >= div: return f'{n / div:.1f} {unit}'

@@ -114,7 +114,10 @@ class FaceRecord:
 
 class FaceList(list):
     "A list of `FaceRecord`s that remembers its source and the (line, reason) of every line the reader skipped."
-    def __init__(self, records: Iterable[FaceRecord] = (), source=None, skipped: Iterable[tuple[int, str]] = ()):
+    def __init__(self, records: Iterable[FaceRecord] = (),  # the faces, in order
+                 source=None,                               # the file they were read from; None: made in memory
+                 skipped: Iterable[tuple[int, str]] = ()    # (line number, reason) of each bad line skipped
+                ):
         super().__init__(records)
         self.source, self.skipped = source, list(skipped)
 
@@ -225,9 +228,11 @@ _IR = struct.Struct('<IfQQ')                      # IRHeader: flag, label, id, i
 IRHeader = namedtuple('IRHeader', ['flag', 'label', 'id', 'id2'])
 IRHeader.__doc__ = "MXNet image-record header: `flag` float32 labels follow it when > 0, else the label is `label`."
 
-def pack_header(label,              # a number (flag 0), or a sequence of numbers stored as float32 after the header
+def pack_header(label,                 # a number (flag 0), or a sequence of numbers stored as float32 after the header
                 payload: bytes = b'',  # what follows the header: usually the encoded image
-                id: int = 0, id2: int = 0) -> bytes:
+                id: int = 0,           # IRHeader id (insightface: the record key)
+                id2: int = 0           # IRHeader id2 (identity records: end of the range)
+               ) -> bytes:
     "Record data = `IRHeader` + float32 labels (if `label` is a sequence) + `payload`, as `mx.recordio.pack` makes it."
     if np.ndim(label) == 0: return _IR.pack(0, float(label), id, id2) + bytes(payload)
     labels = np.asarray(label, dtype='<f4').ravel()
@@ -250,7 +255,8 @@ def unpack_header(data: bytes,           # the data of one record
     return header, rest
 
 # %% ../nbs/10_data.ipynb #d5d11180
-def encode_record(data: bytes) -> bytes:
+def encode_record(data: bytes  # the record data, under 2²⁹ bytes
+                 ) -> bytes:
     "The bytes of one RecordIO record: magic, lrec, data, padding; split at aligned magic numbers as dmlc does."
     data = bytes(data)
     if len(data) >= 1 << 29: raise ValueError(f'RecordIO records must be under 2^29 bytes, got {len(data)}')
@@ -277,7 +283,9 @@ class RecordIOWriter:
         self._rec, self._idx, self.keys = open(self.rec_path, 'wb'), open(self.idx_path, 'w'), []
         self._seen = set()
 
-    def write(self, data: bytes, key: int | None = None) -> int:
+    def write(self, data: bytes,      # record data, e.g. `pack_header(label, jpeg)`
+              key: int | None = None  # its index key; None: the number written so far
+             ) -> int:
         "Append one record (key: default the number written so far); returns its byte offset."
         key = len(self.keys) if key is None else int(key)
         if key in self._seen: raise KeyError(f'{self.idx_path}: key {key} written twice')
@@ -319,7 +327,8 @@ def _read_record(f, offset: int, where: str) -> tuple[bytes, int]:
         pos += _PART_HEAD.size + length + (-length % 4)
         if cflag in (0, 3): return _MAGIC_BYTES.join(chunks), pos
 
-def iter_records(rec_path) -> Iterator[tuple[int, bytes]]:
+def iter_records(rec_path  # a RecordIO `.rec` file
+                ) -> Iterator[tuple[int, bytes]]:
     "Every (offset, data) of a `.rec` file, reading it front to back (no `.idx` needed)."
     rec_path = Path(rec_path)
     size = rec_path.stat().st_size
@@ -371,7 +380,9 @@ class RecordIOReader:
         if self._file is None or self._pid != os.getpid(): self._file, self._pid = open(self.rec_path, 'rb'), os.getpid()
         return self._file
 
-    def read_at(self, offset: int, key=None) -> bytes:
+    def read_at(self, offset: int,  # byte offset of the record in the `.rec`
+                key=None            # only for error messages
+               ) -> bytes:
         "Data of the record that starts at byte `offset` of the `.rec`."
         return _read_record(self._f(), offset, f'{self.rec_path}: record {key} (offset {offset})')[0]
 
@@ -451,7 +462,8 @@ class InsightfaceRec:
     def _name(self, key) -> str: return f'{self.records.rec_path}: record {key}'
     def __len__(self): return len(self.image_keys)
 
-    def raw(self, i: int) -> tuple[IRHeader, bytes]:
+    def raw(self, i: int  # item index, 0 ≤ i < len(self)
+           ) -> tuple[IRHeader, bytes]:
         "The `IRHeader` and the encoded image of item `i`, without decoding."
         key = self.image_keys[i]
         header, data = unpack_header(self.records[key], self._name(key))
@@ -473,7 +485,8 @@ class InsightfaceRec:
             out.append(range(int(header.label[0]), int(header.label[1])))
         return out
 
-    def iter_faces(self, skip_bad: bool = False) -> Iterator[tuple[np.ndarray, int]]:
+    def iter_faces(self, skip_bad: bool = False  # skip undecodable records instead of raising
+                  ) -> Iterator[tuple[np.ndarray, int]]:
         "Yield (image, label) in order; `skip_bad` skips unreadable records (listed in `.skipped`, one warning)."
         self.skipped = []
         for i, key in enumerate(self.image_keys):
@@ -486,7 +499,9 @@ class InsightfaceRec:
             warnings.warn(f'{self.records.rec_path}: skipped {len(self.skipped)} unreadable record(s); first: '
                           f'{self.skipped[0][1]} (all are listed in .skipped)', stacklevel=2)
 
-def read_insightface_rec(root, size=None) -> InsightfaceRec:
+def read_insightface_rec(root,      # folder holding `train.rec` + `train.idx`, or its parent
+                         size=None  # resize faces to size×size; None: as stored
+                        ) -> InsightfaceRec:
     "Open an insightface training folder (`train.rec` + `train.idx`) for reading faces by index."
     return InsightfaceRec(root, size)
 
@@ -545,10 +560,11 @@ def read_rec_ages(path,                     # the list: `id 000012/00000345.jpg 
     keys, ages, genders, labels = (np.array(c, dtype=t) for c, t in zip(cols, (np.int64, np.float32, np.int64, np.int64)))
     return RecAges(keys, ages, genders, labels, np.array(lines, dtype=np.int64), path, skipped)
 
-def write_rec_ages(path,                  # the list file to write
-                   keys, ages,            # record keys and their ages
-                   genders=None           # 0/1 per record, or None to leave gender out
-                   ) -> Path:
+def write_rec_ages(path,         # the list file to write
+                   keys,         # record keys, one per age
+                   ages,         # ages in years
+                   genders=None  # 0/1 per record, or None to leave gender out
+                  ) -> Path:
     "Write a plain `record_index age [gender]` list that `read_rec_ages` reads back."
     path = Path(path)
     gs = [None] * len(keys) if genders is None else list(genders)
@@ -600,7 +616,8 @@ def _pickled_bool(s, path, i) -> bool:
     if isinstance(s, (bool, int)) and s in (0, 1): return bool(s)
     raise DataFormatError(f'{path}: issame {i} is {s!r} ({type(s).__name__}), not a bool')
 
-def read_verification_bin(path) -> tuple[list[bytes], list[bool]]:
+def read_verification_bin(path  # an insightface verification `.bin` (e.g. `agedb_30.bin`)
+                         ) -> tuple[list[bytes], list[bool]]:
     "Read an insightface verification set safely: encoded images (pair i = images 2i, 2i+1) and one is-same flag per pair."
     path = require_file(path, 'a verification set (.bin)')
     with open(path, 'rb') as f:

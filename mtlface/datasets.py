@@ -28,13 +28,15 @@ class SampleKey(NamedTuple):
 
 class SampleStream:
     "Infinite stream of dataset indices: a fresh seeded permutation per pass; position p → index."
-    def __init__(self, n: int,          # dataset size
-                 seed: int = 0,         # the same seed gives the same stream
-                 shuffle: bool = True):
+    def __init__(self, n: int,         # dataset size
+                 seed: int = 0,        # the same seed gives the same stream
+                 shuffle: bool = True  # False: every pass in index order
+                ):
         if n <= 0: raise ValueError(f'SampleStream needs a non-empty dataset (got n={n})')
         self.n, self.seed, self.shuffle, self._cache = n, seed, shuffle, {}
 
-    def permutation(self, epoch: int) -> np.ndarray:
+    def permutation(self, epoch: int  # pass number, 0, 1, …
+                   ) -> np.ndarray:
         "The order of pass `epoch` (cached for the two most recent passes)."
         if epoch not in self._cache:
             if len(self._cache) > 1: self._cache.pop(min(self._cache))
@@ -48,21 +50,23 @@ class SampleStream:
 # %% ../nbs/11_datasets.ipynb #6a75cac3
 class IterationBatchSampler(Sampler):
     "Batches of `SampleKey`s for iterations [start, total) of one rank: deterministic, resumable, sharded."
-    def __init__(self, n: int,                 # dataset size
-                 batch_size: int,              # faces per process per iteration
-                 total_iterations: int,        # iterations of the whole run
-                 seed: int = 0,
-                 rank: int = 0,                # this process
-                 world_size: int = 1,          # number of processes
-                 start_iteration: int = 0,     # resume here
-                 shuffle: bool = True):
+    def __init__(self, n: int,              # dataset size
+                 batch_size: int,           # faces per process per iteration
+                 total_iterations: int,     # iterations of the whole run
+                 seed: int = 0,             # the same seed gives the same batches
+                 rank: int = 0,             # this process
+                 world_size: int = 1,       # number of processes
+                 start_iteration: int = 0,  # resume here
+                 shuffle: bool = True       # False: every pass in index order
+                ):
         if not 0 <= rank < world_size: raise ValueError(f'rank {rank} is outside world_size {world_size}')
         if not 0 <= start_iteration <= total_iterations:
             raise ValueError(f'start_iteration {start_iteration} is outside 0..{total_iterations}')
         self.stream, self.batch_size, self.total = SampleStream(n, seed, shuffle), batch_size, total_iterations
         self.rank, self.world_size, self.start = rank, world_size, start_iteration
 
-    def batch(self, iteration: int) -> list[SampleKey]:
+    def batch(self, iteration: int  # 0-based iteration of the run
+             ) -> list[SampleKey]:
         "The keys of this rank's micro-batch at `iteration`."
         first = (iteration * self.world_size + self.rank) * self.batch_size
         return [SampleKey(self.stream[p], p) for p in range(first, first + self.batch_size)]
@@ -73,7 +77,10 @@ class IterationBatchSampler(Sampler):
     def __len__(self): return self.total - self.start
 
 # %% ../nbs/11_datasets.ipynb #97dce193
-def position_rng(seed: int, position: int, salt: str = '') -> np.random.Generator:
+def position_rng(seed: int,      # run seed
+                 position: int,  # position in the sample stream
+                 salt: str = ''  # purpose, e.g. 'augment'
+                ) -> np.random.Generator:
     "A random generator determined by (seed, stream position, purpose), independent of worker processes."
     digest = hashlib.blake2b(f'{seed}:{position}:{salt}'.encode(), digest_size=8).digest()
     return np.random.default_rng(int.from_bytes(digest, 'little'))
@@ -93,7 +100,11 @@ class FaceTransform:
 # %% ../nbs/11_datasets.ipynb #33fdac58
 class ArrayFaceSource:
     "Faces held in memory as a face source: images (N, H, W, 3) uint8 with identities, ages and genders."
-    def __init__(self, images: np.ndarray, identities: Sequence[int], ages: Sequence[float], genders: Sequence[int] | None = None):
+    def __init__(self, images: np.ndarray,             # (n, H, W, 3) uint8 faces
+                 identities: Sequence[int],            # n identity labels
+                 ages: Sequence[float],                # n ages in years
+                 genders: Sequence[int] | None = None  # n genders 0/1; None: all −1 (unknown)
+                ):
         self.images, self.identities = np.asarray(images), np.asarray(identities, dtype=np.int64)
         self.ages = np.asarray(ages, dtype=np.float32)
         self.genders = np.asarray(genders if genders is not None else [-1] * len(self.ages), dtype=np.int64)
@@ -103,14 +114,17 @@ class ArrayFaceSource:
 
     def __len__(self): return len(self.images)
 
-    def sample(self, i: int) -> tuple[np.ndarray, int, float, int]:
+    def sample(self, i: int  # face index, 0 ≤ i < len(self)
+              ) -> tuple[np.ndarray, int, float, int]:
         "The i-th face: (image, identity, age, gender)."
         return self.images[i], int(self.identities[i]), float(self.ages[i]), int(self.genders[i])
 
 # %% ../nbs/11_datasets.ipynb #c8aaf046
 class RecordsFaceSource:
     "Face source over `FaceRecord`s (an annotation list or identity folders); images decoded on demand."
-    def __init__(self, records: FaceList | Sequence, size: int | None = None):  # size: decode at this side (JPEG draft)
+    def __init__(self, records: FaceList | Sequence,  # `FaceRecord`s, e.g. from `read_annotations`
+                 size: int | None = None              # decode at this side (JPEG draft); None: as stored
+                ):
         self.records, self.size = list(records), size
         names = sorted({str(r.identity) for r in self.records}, key=lambda x: (len(x), x))  # '2' before '10'
         self.identity_names = names
@@ -121,14 +135,16 @@ class RecordsFaceSource:
 
     def __len__(self): return len(self.records)
 
-    def sample(self, i: int) -> tuple[np.ndarray, int, float, int]:
+    def sample(self, i: int  # face index, 0 ≤ i < len(self)
+              ) -> tuple[np.ndarray, int, float, int]:
         "The i-th face: (image, identity, age, gender)."
         return load_image(self.records[i].path, self.size), int(self.identities[i]), float(self.ages[i]), int(self.genders[i])
 
 class RecFaceSource:
     "Face source over an insightface `train.rec`: labels from its identity records; ages from `ages` where it has one."
-    def __init__(self, rec: InsightfaceRec,
-                 ages: RecAges | None = None):  # ages joined by record key (`read_rec_ages`); None: every age NaN
+    def __init__(self, rec: InsightfaceRec,   # an opened insightface `.rec`
+                 ages: RecAges | None = None  # ages joined by record key (`read_rec_ages`); None: every age NaN
+                ):
         self.rec = rec
         ranges = rec.identity_ranges()
         if ranges:   # label of image key k: the identity whose range holds k (no image decoded)
@@ -146,7 +162,8 @@ class RecFaceSource:
 
     def __len__(self): return len(self.rec)
 
-    def sample(self, i: int) -> tuple[np.ndarray, int, float, int]:
+    def sample(self, i: int  # face index, 0 ≤ i < len(self)
+              ) -> tuple[np.ndarray, int, float, int]:
         "The i-th face: (image, identity label of the `.rec`, age (NaN if unknown), gender (−1 if unknown))."
         img, label = self.rec[i]
         return img, label, float(self.ages[i]), int(self.genders[i])
@@ -177,13 +194,16 @@ def join_rec_ages(image_keys: Sequence[int],  # the `.rec`'s image record keys, 
 # %% ../nbs/11_datasets.ipynb #e9afbc97
 class FaceSubset:
     "The faces of a source at `indices`, as a face source (identities keep the source's labels)."
-    def __init__(self, source, indices: Sequence[int]):
+    def __init__(self, source,           # any face source
+                 indices: Sequence[int]  # the faces of `source` to keep, in order
+                ):
         self.source, self.indices = source, np.asarray(indices, dtype=np.int64)
         self.identities, self.ages, self.genders = (np.asarray(a)[self.indices] for a in (source.identities, source.ages, source.genders))
 
     def __len__(self): return len(self.indices)
 
-    def sample(self, i: int) -> tuple[np.ndarray, int, float, int]:
+    def sample(self, i: int  # index into `indices`
+              ) -> tuple[np.ndarray, int, float, int]:
         "The i-th kept face: (image, identity, age, gender)."
         return self.source.sample(int(self.indices[i]))
 
@@ -203,7 +223,10 @@ def _key(k) -> SampleKey: return k if isinstance(k, SampleKey) else SampleKey(in
 
 class FaceDataset(Dataset):
     "AIFR items: {'image', 'identity', 'age', 'group', 'gender'} from a face source."
-    def __init__(self, source, transform: Callable | None = None, n_groups: int = 7):
+    def __init__(self, source,                       # a face source (`sample(i)`, identities, ages, genders)
+                 transform: Callable | None = None,  # image → (3, H, W) tensor; None: `FaceTransform(flip=False)`
+                 n_groups: int = 7                   # N, to turn ages into groups
+                ):
         self.source, self.transform, self.n_groups = source, transform or FaceTransform(flip=False), n_groups
 
     def __len__(self): return len(self.source)
@@ -217,7 +240,11 @@ class FaceDataset(Dataset):
 # %% ../nbs/11_datasets.ipynb #e34a8b21
 class FASDataset(Dataset):
     "FAS items: a source face, a uniformly drawn target group t, and a real face from group t."
-    def __init__(self, source, transform: Callable | None = None, n_groups: int = 7, seed: int = 0):
+    def __init__(self, source,                       # a face source (`sample(i)`, identities, ages, genders)
+                 transform: Callable | None = None,  # image → (3, H, W) tensor; None: `FaceTransform(flip=False)`
+                 n_groups: int = 7,                  # N; every group needs real faces
+                 seed: int = 0                       # picks the target groups and real faces
+                ):
         self.source, self.transform, self.n_groups, self.seed = source, transform or FaceTransform(flip=False), n_groups, seed
         groups = age_to_group(np.asarray(source.ages, dtype=np.float64), n_groups)  # labels only, no decoding
         self.members = [np.flatnonzero(groups == g) for g in range(n_groups)]
@@ -250,7 +277,7 @@ class ReportingDataset(Dataset):
         try: return self.dataset[key]
         except (DataFormatError, OSError) as e: return ItemError(one_line(e))
 
-def collate_or_error(items: list):
+def collate_or_error(items: list):  # dataset items, some of them `ItemError`s
     "Collate a batch, or return its first `ItemError` unchanged."
     return next((i for i in items if isinstance(i, ItemError)), None) or default_collate(items)
 

@@ -141,7 +141,9 @@ def training_summary(model_dir  # a `save_pretrained` folder written by `mtlface
         return dict(task=train.get('task'), iterations=train.get('iterations'), data=str(data), synthetic=synthetic)
     return {}
 
-def model_card(model: MTLFace, model_dir) -> str:
+def model_card(model: MTLFace,  # the loaded model
+               model_dir        # its `save_pretrained` folder (may hold the training log)
+              ) -> str:
     "HTML lines: which model is loaded, what it was trained on, and a warning if that was synthetic faces only."
     c, t = model.config, training_summary(model_dir)
     line = (f'model <b>{html.escape(str(model_dir))}</b>: {c.backbone}, {c.image_size} px, {c.n_groups} age groups')
@@ -204,13 +206,17 @@ def to_png(img: np.ndarray,   # (H, W, 3) uint8
 
 class FaceCard:
     "An image widget with a caption under it, updated together."
-    def __init__(self, scale: int = 2, css_class: str = ''):
+    def __init__(self, scale: int = 2,  # pixel repeat factor of the shown face
+                 css_class: str = ''    # extra CSS class of the card
+                ):
         self.scale = scale
         self.image = widgets.Image(format='png')
         self.caption = widgets.HTML()
         self.box = widgets.VBox([self.image, self.caption], layout=widgets.Layout(align_items='center', margin='0 6px'))
         if css_class: self.box.add_class(css_class)
-    def show(self, img: np.ndarray, caption: str):
+    def show(self, img: np.ndarray,  # (H, W, 3) uint8 face
+             caption: str            # HTML below the face
+            ):
         "Display `img` with `caption` (HTML)."
         self.image.value, self.caption.value = to_png(img, self.scale), f'<div style="text-align:center;font-size:12px">{caption}</div>'
 
@@ -269,13 +275,17 @@ class AgingDemo:
         self.slider.disabled = side_by_side
         self.grid.layout.display = None if side_by_side else 'none'
 
-    def add_face(self, name: str, face: np.ndarray):
+    def add_face(self, name: str,  # label in the picker
+                 face: np.ndarray  # (S, S, 3) uint8 aligned face
+                ):
         "Add a (S, S, 3) uint8 face to the picker and select it."
         self.faces[name] = face; self.results.pop(name, None)
         self.picker.options = list(self.faces)
         self.picker.value = name
 
-    def handle_upload(self, name: str, data: bytes) -> bool:
+    def handle_upload(self, name: str,  # file name of the upload
+                      data: bytes       # its bytes
+                     ) -> bool:
         "Align an uploaded photo (or check an aligned crop) and select it, else show why not. True if it was taken."
         try: face, note = prepare_upload(data, name, self.size, self.aligned.value)
         except UploadError as e:
@@ -289,7 +299,8 @@ class AgingDemo:
         for f in change['new']: self.handle_upload(f['name'], bytes(f['content']))
 
 # %% ../nbs/17_demo.ipynb #5cb995dc
-def last_iteration(log_file) -> int:
+def last_iteration(log_file  # a training run's `log.jsonl`
+                  ) -> int:
     "The newest iteration a training run's `log.jsonl` records (0 when there is none yet)."
     try: lines = Path(log_file).read_text().splitlines()
     except OSError: return 0  # not written yet (or cannot be)
@@ -298,7 +309,11 @@ def last_iteration(log_file) -> int:
         except (ValueError, KeyError, TypeError): continue  # a line still being written
     return 0
 
-def follow_progress(log_file, bar: widgets.IntProgress, stop: threading.Event, every: float = 0.5):
+def follow_progress(log_file,                  # a training run's `log.jsonl`
+                    bar: widgets.IntProgress,  # the progress bar to update
+                    stop: threading.Event,     # set it to end the loop
+                    every: float = 0.5         # seconds between reads
+                   ):
     "Set `bar.value` to the newest logged iteration of `log_file` every `every` seconds, until `stop` is set."
     while not stop.wait(every): bar.value = min(bar.max, last_iteration(log_file))
     bar.value = min(bar.max, last_iteration(log_file))
@@ -344,7 +359,8 @@ class Launcher:
             self.note.value = f'<span style="color:#b00020">⚠ no demo: {html.escape(f"{type(e).__name__}: {e}")}</span>'
         finally: stop.set()
 
-    def wait(self, timeout: float | None = None) -> AgingDemo:
+    def wait(self, timeout: float | None = None  # seconds to wait; None: until loaded
+            ) -> AgingDemo:
         "The demo, once the model is loaded (re-raises what went wrong)."
         if self.thread.is_alive(): self.thread.join(timeout)
         if self.error is not None: raise self.error

@@ -22,17 +22,24 @@ def _preact_pair(c_in: int, c_out: int) -> nn.Sequential:
 
 class UpBlock(nn.Module):
     "Upsample x to the skip's size if needed, fuse with the skip, refine: (B, c_x, h, w) → (B, c_out, H, W)."
-    def __init__(self, c_x: int, c_skip: int, c_out: int):
+    def __init__(self, c_x: int,  # channels of the coarser input
+                 c_skip: int,     # channels of the skip connection
+                 c_out: int       # output channels
+                ):
         super().__init__()
         self.fuse, self.bypass, self.refine = _preact_pair(c_x + c_skip, c_out), nn.Conv2d(c_x, c_out, 1), _preact_pair(c_out, c_out)
 
-    def forward(self, x, skip):
+    def forward(self, x,  # (B, c_x, h, w); upsampled to the skip's size
+                skip      # (B, c_skip, H, W)
+               ):
         if x.shape[-1] < skip.shape[-1]: x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
         p = self.fuse(torch.cat([x, skip], 1)) + self.bypass(x)  # (B, c_out, H, W)
         return p + self.refine(p)
 
 # %% ../nbs/06_gan.ipynb #656573ff
-def init_normal(module: nn.Module, std: float = 0.01):
+def init_normal(module: nn.Module,  # initialised in place, every Conv2d
+                std: float = 0.01   # standard deviation of the weights
+               ):
     "Conv weights N(0, std), zero biases (the generator's initialisation in the authors' code)."
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
@@ -41,14 +48,17 @@ def init_normal(module: nn.Module, std: float = 0.01):
 
 class Decoder(nn.Module):
     "Decode the age condition with skips (x2, x3, x4, image) to an aged face: image + residual."
-    def __init__(self, cfg: MTLFaceConfig):
+    def __init__(self, cfg: MTLFaceConfig):  # stage_widths, decoder_out_width
         super().__init__()
         w1, w2, w3, w4 = cfg.stage_widths
         self.up1, self.up2 = UpBlock(w4, w3, w3), UpBlock(w3, w2, w2)
         self.up3, self.up4 = UpBlock(w2, w1, w1), UpBlock(w1, 3, cfg.decoder_out_width)
         self.to_rgb = nn.Conv2d(cfg.decoder_out_width, 3, 1)
 
-    def forward(self, condition, levels, images):
+    def forward(self, condition,  # (B, C, s, s) output of the conditioner
+                levels,           # (x1, …, x5) of the encoder
+                images            # (B, 3, H, W) source faces, the last skip
+               ):
         "condition (B, C, s, s); levels (x1..x5) from the encoder; images (B, 3, H, W) → (B, 3, H, W)."
         h = self.up1(condition, levels[3])   # (B, w3, H/8, W/8)
         h = self.up2(h, levels[2])           # (B, w2, H/4, W/4)
@@ -58,7 +68,7 @@ class Decoder(nn.Module):
 
 class Generator(nn.Module):
     "Face age synthesis: conditioner (ICM or one-hot) + decoder; I_t = D(levels, cond(X_id, t), I)."
-    def __init__(self, cfg: MTLFaceConfig):
+    def __init__(self, cfg: MTLFaceConfig):  # the conditioner and decoder fields
         super().__init__()
         self.conditioner, self.decoder = build_conditioner(cfg), Decoder(cfg)
         init_normal(self)
@@ -78,7 +88,7 @@ def _conv4(c_in: int, c_out: int, stride: int, sn: bool) -> nn.Module:
 
 class PatchDiscriminator(nn.Module):
     "Conditional PatchGAN: (images (B, 3, H, W), groups (B,)) → patch scores (B, 1, h, w)."
-    def __init__(self, cfg: MTLFaceConfig):
+    def __init__(self, cfg: MTLFaceConfig):  # disc_width, disc_layers, disc_spectral_norm, n_groups
         super().__init__()
         w, n, R = cfg.disc_width, cfg.n_groups, cfg.disc_layers
         sn_ends = cfg.disc_spectral_norm == 'all'              # 'middle': first and output convs stay plain
@@ -92,16 +102,19 @@ class PatchDiscriminator(nn.Module):
         layers += [_conv4(c_in, c_out, 1, True), nn.LeakyReLU(0.2, inplace=True), _conv4(c_out, 1, 1, sn_ends)]
         self.body = nn.Sequential(*layers)
 
-    def forward(self, images, groups):
+    def forward(self, images,  # (B, 3, H, W) in [−1, 1]
+                groups         # (B,) age group of each face
+               ):
         h = self.first(images)                                                 # (B, w, H/2, W/2)
         code = one_hot_map(groups, self.n_groups, h.shape[-1], h.dtype)        # (B, N, H/2, W/2)
         return self.body(torch.cat([h, code], 1))                              # (B, 1, h, w)
 
 # %% ../nbs/06_gan.ipynb #6432d799
-def group_following_error(cfg: MTLFaceConfig,   # the generator's config (use a small one: this trains it)
-                          steps: int = 60,       # Adam steps on the toy task
+def group_following_error(cfg: MTLFaceConfig,           # the generator's config (use a small one: this trains it)
+                          steps: int = 60,              # Adam steps on the toy task
                           ignore_groups: bool = False,  # negative control: feed group 0 whatever the target
-                          seed: int = 0) -> float:
+                          seed: int = 0                 # seeds the weights and the toy data
+                         ) -> float:
     "Error on the toy task 'add a brightness the target group decides', relative to the best group-blind answer."
     from mtlface.backbone import IRBackbone
     from mtlface.afd import AFD

@@ -14,17 +14,26 @@ __all__ = ['icm_kernel_count', 'icm_group_starts', 'icm_group_mask', 'Router', '
            'build_conditioner']
 
 # %% ../nbs/05_icm.ipynb #72d9bb1f
-def icm_kernel_count(n_groups: int, u: int, s: float) -> int:
+def icm_kernel_count(n_groups: int,  # number of age groups N
+                     u: int,         # kernels per group
+                     s: float        # share of kernels between neighbouring groups, 0–1
+                    ) -> int:
     "Total kernels K = int((N − (N − 1)·s)·u) of an ICM layer."
     return int((n_groups - (n_groups - 1) * s) * u)
 
-def icm_group_starts(n_groups: int, u: int, s: float) -> list[int]:
+def icm_group_starts(n_groups: int,  # number of age groups N
+                     u: int,         # kernels per group
+                     s: float        # share of kernels between neighbouring groups, 0–1
+                    ) -> list[int]:
     "First channel of each group's slice: start_0 = 0, start_{t+1} = int(start_t + (1 − s)·u)."
     starts = [0]
     for _ in range(n_groups - 1): starts.append(int(starts[-1] + (1 - s) * u))
     return starts
 
-def icm_group_mask(n_groups: int, u: int, s: float) -> torch.Tensor:
+def icm_group_mask(n_groups: int,  # number of age groups N
+                   u: int,         # kernels per group
+                   s: float        # share of kernels between neighbouring groups, 0–1
+                  ) -> torch.Tensor:
     "0/1 mask (N, K): row t marks the u channels that age group t uses."
     mask = torch.zeros(n_groups, icm_kernel_count(n_groups, u, s))
     for t, start in enumerate(icm_group_starts(n_groups, u, s)): mask[t, start:start + u] = 1
@@ -37,27 +46,31 @@ class Router(nn.Module):
         super().__init__()
         self.register_buffer('mask', mask, persistent=False)
 
-    def forward(self, x, groups: torch.Tensor):  # groups: (B,) target group indices
+    def forward(self, x,              # (B, K, H, W)
+                groups: torch.Tensor  # (B,) target group indices
+               ):
         return x * self.mask[groups][:, :, None, None].to(x.dtype)  # (B, K, 1, 1) broadcast over H, W
 
 # %% ../nbs/05_icm.ipynb #6db6d40b
 class ICB(nn.Module):
     "Identity conditional block: residual pair of routed 3×3 convolutions on K channels."
-    def __init__(self, mask: torch.Tensor):
+    def __init__(self, mask: torch.Tensor):  # (N, K) 0/1 mask from `icm_group_mask`
         super().__init__()
         k = mask.shape[1]
         self.conv1, self.bn1, self.act1 = nn.Conv2d(k, k, 3, 1, 1), nn.BatchNorm2d(k), nn.PReLU(k)
         self.conv2, self.bn2, self.act2 = nn.Conv2d(k, k, 3, 1, 1), nn.BatchNorm2d(k), nn.PReLU(k)
         self.route = Router(mask)
 
-    def forward(self, h, groups):
+    def forward(self, h,  # (B, K, s, s)
+                groups    # (B,) target group indices
+               ):
         r = self.act1(self.route(self.bn1(self.conv1(h)), groups))
         r = self.route(self.bn2(self.conv2(r)), groups)
         return self.act2(h + r)
 
 class ICM(nn.Module):
     "Identity conditional module: X_id (B, C, s, s) and target groups (B,) → age condition (B, C, s, s)."
-    def __init__(self, cfg: MTLFaceConfig):
+    def __init__(self, cfg: MTLFaceConfig):  # stage_widths[-1], n_groups, icm_kernels_per_group, icm_share, icm_blocks
         super().__init__()
         c = cfg.stage_widths[-1]
         mask = icm_group_mask(cfg.n_groups, cfg.icm_kernels_per_group, cfg.icm_share)
@@ -67,27 +80,36 @@ class ICM(nn.Module):
         self.blocks = nn.ModuleList(ICB(mask) for _ in range(cfg.icm_blocks))
         self.head = nn.Sequential(nn.Conv2d(k, c, 1), nn.BatchNorm2d(c), nn.PReLU(c))
 
-    def forward(self, id_feat: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    def forward(self, id_feat: torch.Tensor,  # X_id, (B, C, s, s)
+                groups: torch.Tensor          # (B,) target group indices
+               ) -> torch.Tensor:
         h = self.route(self.stem(id_feat), groups)  # (B, K, s, s), only group t's kernels alive
         for block in self.blocks: h = block(h, groups)
         return self.head(h)                         # (B, C, s, s)
 
 # %% ../nbs/05_icm.ipynb #ff2affc3
-def one_hot_map(groups: torch.Tensor, n_groups: int, size: int, dtype=torch.float32) -> torch.Tensor:
+def one_hot_map(groups: torch.Tensor,  # (B,) group indices
+                n_groups: int,         # N, the one-hot length
+                size: int,             # side of the map
+                dtype=torch.float32    # of the result
+               ) -> torch.Tensor:
     "One-hot age code tiled over a size×size map: (B,) → (B, N, size, size)."
     return F.one_hot(groups, n_groups).to(dtype)[:, :, None, None].expand(-1, -1, size, size)
 
 class OneHotConditioner(nn.Module):
     "Ablation baseline: concat(X_id, one-hot map of t) → conv1×1 → BN → PReLU, (B, C, s, s) → (B, C, s, s)."
-    def __init__(self, cfg: MTLFaceConfig):
+    def __init__(self, cfg: MTLFaceConfig):  # stage_widths[-1], n_groups
         super().__init__()
         c, self.n_groups = cfg.stage_widths[-1], cfg.n_groups
         self.mix = nn.Sequential(nn.Conv2d(c + cfg.n_groups, c, 1), nn.BatchNorm2d(c), nn.PReLU(c))
 
-    def forward(self, id_feat, groups):
+    def forward(self, id_feat,  # X_id, (B, C, s, s)
+                groups          # (B,) target group indices
+               ):
         code = one_hot_map(groups, self.n_groups, id_feat.shape[-1], id_feat.dtype)  # (B, N, s, s)
         return self.mix(torch.cat([id_feat, code], 1))
 
-def build_conditioner(cfg: MTLFaceConfig) -> nn.Module:
+def build_conditioner(cfg: MTLFaceConfig  # conditioning: 'icm' or 'onehot'
+                     ) -> nn.Module:
     "The age conditioner named by `cfg.conditioning`: `ICM` or `OneHotConditioner`."
     return ICM(cfg) if cfg.conditioning == 'icm' else OneHotConditioner(cfg)

@@ -34,7 +34,7 @@ class Encoded(NamedTuple):
 # %% ../nbs/08_model.ipynb #0563cc5d
 class MTLFace(nn.Module):
     "The MTLFace multi-task network: age-invariant recognition (AIFR) and face age synthesis (FAS) on one encoder."
-    def __init__(self, config: MTLFaceConfig | None = None):
+    def __init__(self, config: MTLFaceConfig | None = None):  # sizes and switches; None: the 'paper' preset
         super().__init__()
         cfg = self.config = config or config_from_preset('paper')
         if cfg.architecture != 'cvpr': raise ValueError(f'architecture={cfg.architecture!r}: the authors\' journal network is mtlface.authors.AuthorsMTLFace')
@@ -51,12 +51,16 @@ class MTLFace(nn.Module):
         "The modules of the recognition side (frozen during FAS training)."
         return [self.backbone, self.afd, self.embedding, self.id_head, self.age_estimator, self.da_estimator]
 
-    def features(self, images: torch.Tensor) -> Encoded:
+    def features(self, images: torch.Tensor  # (B, 3, H, W) faces in [−1, 1]
+                ) -> Encoded:
         "Encode (B, 3, H, W) faces in [−1, 1] into feature levels and (X_age, X_id, σ)."
         levels = self.backbone(images)
         return Encoded(levels, self.afd(levels[-1]))
 
-    def generate(self, images: torch.Tensor, groups: torch.Tensor, encoded: Encoded | None = None) -> torch.Tensor:
+    def generate(self, images: torch.Tensor,     # (B, 3, H, W) source faces in [−1, 1]
+                 groups: torch.Tensor,           # (B,) target age groups t
+                 encoded: Encoded | None = None  # `features(images)` when already computed; None: computed here
+                ) -> torch.Tensor:
         "Differentiable face age synthesis I_t for (B,) target groups; pass `encoded` to reuse features."
         enc = encoded or self.features(images)
         return self.generator(images, enc.levels, enc.parts.identity, groups)
@@ -102,7 +106,10 @@ def age_faces(self: MTLFace, images: torch.Tensor,  # (B, 3, H, W) aligned faces
 MTLFace.encode, MTLFace.age_faces = encode, age_faces
 
 # %% ../nbs/08_model.ipynb #424c7fae
-def aifr_losses(self: MTLFace, images, labels, ages) -> dict:
+def aifr_losses(self: MTLFace, images,  # (B, 3, H, W) faces in [−1, 1]
+                labels,                 # (B,) identity labels
+                ages                    # (B,) ages in years
+               ) -> dict:
     "L_AIFR and its parts for a batch of faces with identity labels and ages."
     parts = self.features(images).parts
     id_logits = self.id_head(self.embedding(parts.identity), labels)
@@ -124,13 +131,17 @@ class batch_statistics:
         for m, (training, momentum) in zip(self.norms, self.saved): m.train(training); m.momentum = momentum
 
 # %% ../nbs/08_model.ipynb #0e84c8a2
-def fas_aged(self: MTLFace, images, target_groups) -> tuple[torch.Tensor, torch.Tensor]:
+def fas_aged(self: MTLFace, images,  # (B, 3, H, W) source faces in [−1, 1]
+             target_groups           # (B,) target age groups t
+            ) -> tuple[torch.Tensor, torch.Tensor]:
     "Aged faces with the generator's graph, and the source faces' identity features (the encoder runs without gradient)."
     with torch.no_grad(): source = self.features(images)
     return self.generate(images, target_groups, source), source.parts.identity
 
-def fas_generator_losses(self: MTLFace, images, target_groups,
-                         generated: tuple | None = None  # `fas_aged(images, target_groups)` when already run (the D step's fakes)
+def fas_generator_losses(self: MTLFace, images,          # (B, 3, H, W) source faces in [−1, 1]
+                         target_groups,                  # (B,) target age groups t
+                         # `fas_aged(images, target_groups)` when already run (the D step's fakes)
+                         generated: tuple | None = None
                         ) -> tuple[dict, torch.Tensor]:
     "L_FAS for the generator, and the generated faces."
     aged, source_identity = generated if generated is not None else self.fas_aged(images, target_groups)
@@ -141,12 +152,15 @@ def fas_generator_losses(self: MTLFace, images, target_groups,
                                 target_groups, aged_parts.identity, source_identity, self.config)
     return losses, aged
 
-def fas_discriminator_loss(self: MTLFace, real_images, aged_images, target_groups) -> torch.Tensor:
+def fas_discriminator_loss(self: MTLFace, real_images,  # (B, 3, H, W) real faces of the target groups
+                           aged_images,                 # (B, 3, H, W) generated faces; detached here
+                           target_groups                # (B,) t: the real faces' groups and the aged ones' targets
+                          ) -> torch.Tensor:
     "LSGAN loss of D: real faces of the target groups against (detached) generated ones."
     return lsgan_discriminator_loss(self.discriminator(real_images, target_groups),
                                     self.discriminator(aged_images.detach(), target_groups))
 
-def freeze_encoder(self: MTLFace, frozen: bool = True):
+def freeze_encoder(self: MTLFace, frozen: bool = True):  # False unfreezes
     "Freeze (or unfreeze) the recognition side: no gradients into its weights, eval-mode BatchNorm."
     for m in self.encoder_modules():
         m.requires_grad_(not frozen); m.train(not frozen and self.training)
@@ -156,7 +170,9 @@ MTLFace.fas_generator_losses, MTLFace.fas_aged = fas_generator_losses, fas_aged
 MTLFace.fas_discriminator_loss, MTLFace.freeze_encoder = fas_discriminator_loss, freeze_encoder
 
 # %% ../nbs/08_model.ipynb #052b58a5
-def mtlface_forward(self: MTLFace, task: str, *args):
+def mtlface_forward(self: MTLFace, task: str,  # 'aifr', 'fas_aged', 'fas_generator' or 'fas_discriminator'
+                    *args
+                   ):
     "`model(task, ...)` for 'aifr', 'fas_aged', 'fas_generator' and 'fas_discriminator' (the methods of those names)."
     calls = dict(aifr=self.aifr_losses, fas_aged=self.fas_aged, fas_generator=self.fas_generator_losses,
                  fas_discriminator=self.fas_discriminator_loss)
@@ -176,7 +192,8 @@ def _atomic_write(path: Path, write):
     finally:
         tmp.unlink(missing_ok=True)
 
-def save_pretrained(self: MTLFace, directory) -> Path:
+def save_pretrained(self: MTLFace, directory  # folder for `config.json` and `model.safetensors`
+                   ) -> Path:
     "Write `config.json` and `model.safetensors` into `directory` (created if needed); returns the directory."
     from safetensors.torch import save_file
     d = Path(directory); d.mkdir(parents=True, exist_ok=True)
@@ -186,7 +203,10 @@ def save_pretrained(self: MTLFace, directory) -> Path:
     return d
 
 # %% ../nbs/08_model.ipynb #adeb5cb0
-def check_state_dict(expected: dict, found: dict, source: str):
+def check_state_dict(expected: dict,  # the model's `state_dict()`
+                     found: dict,     # tensors read from the file
+                     source: str      # the file, the start of the error message
+                    ):
     "Raise `ValueError` naming missing, unexpected and wrongly shaped tensors of `found` against `expected`."
     missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     shapes = [f'{k}: {tuple(found[k].shape)} in the file, {tuple(expected[k].shape)} in the model'
@@ -196,7 +216,8 @@ def check_state_dict(expected: dict, found: dict, source: str):
                ([f'shape mismatch: ' + '; '.join(shapes[:5]) + (f' (+{len(shapes) - 5} more)' if len(shapes) > 5 else '')] if shapes else [])
     if problems: raise ValueError(f'{source} does not fit this model: ' + ' | '.join(problems))
 
-def load_weights(self: MTLFace, directory) -> MTLFace:
+def load_weights(self: MTLFace, directory  # a `save_pretrained` folder
+                ) -> MTLFace:
     "Load `model.safetensors` from `directory` into this model, checking every tensor's name and shape."
     from safetensors.torch import load_file
     path = Path(directory) / WEIGHTS_NAME
@@ -207,13 +228,15 @@ def load_weights(self: MTLFace, directory) -> MTLFace:
     self.load_state_dict(state)
     return self
 
-def saved_config(directory) -> MTLFaceConfig:
+def saved_config(directory  # a `save_pretrained` folder
+                ) -> MTLFaceConfig:
     "The config a `save_pretrained` folder was written with (FileNotFoundError naming the file when it is not one)."
     d = Path(directory)
     if not (d / CONFIG_NAME).exists(): raise FileNotFoundError(f'{d / CONFIG_NAME}: no config file (is this a save_pretrained folder?)')
     return load_config(d / CONFIG_NAME)
 
-def describe_diff(diff: dict) -> str:
+def describe_diff(diff: dict  # `config_diff(saved, requested)`
+                 ) -> str:
     "One line naming each differing field of a `config_diff(saved, requested)`: its checkpoint and requested values."
     return '; '.join(f'{k}: checkpoint {a!r}, requested {b!r}' for k, (a, b) in diff.items())
 
@@ -226,7 +249,8 @@ def from_pretrained(directory,                          # a folder written by `s
         raise ValueError(f'{directory} was saved with another architecture: {describe_diff(diff)}')
     return model_to_load(config or saved).load_weights(directory)
 
-def model_to_load(config: MTLFaceConfig) -> nn.Module:
+def model_to_load(config: MTLFaceConfig  # its `architecture` picks the class: 'cvpr' or 'tpami'
+                 ) -> nn.Module:
     "A model of `config`'s architecture to load weights into: `MTLFace`, or the authors' journal one (19_authors), unallocated."
     if config.architecture == 'tpami':
         from .authors import AuthorsMTLFace
@@ -237,7 +261,8 @@ MTLFace.save_pretrained, MTLFace.load_weights = save_pretrained, load_weights
 MTLFace.from_pretrained = staticmethod(from_pretrained)
 
 # %% ../nbs/08_model.ipynb #806ed761
-def parameter_report(model: MTLFace) -> dict:
+def parameter_report(model: MTLFace  # the model to count
+                    ) -> dict:
     "Parameter count of each part of `model`, in order, with the total."
     parts = dict(backbone=model.backbone, afd=model.afd, embedding=model.embedding, id_head=model.id_head,
                  age_estimator=model.age_estimator, da_estimator=model.da_estimator,
@@ -246,7 +271,9 @@ def parameter_report(model: MTLFace) -> dict:
     return {**counts, 'total': count_parameters(model)}
 
 # %% ../nbs/08_model.ipynb #be7f276b
-def trace_shapes(model: MTLFace, target_group: int = 0) -> dict:
+def trace_shapes(model: MTLFace,        # any size; run in eval mode, then restored
+                 target_group: int = 0  # t for the generator
+                ) -> dict:
     "Run one blank face through every part and return the output shape (C, H, W) or (D,) of each."
     s = model.config.image_size
     with _evaluating(model):
@@ -267,7 +294,9 @@ def trace_shapes(model: MTLFace, target_group: int = 0) -> dict:
 # %% ../nbs/08_model.ipynb #dcb13254
 def _fmt(shape): return '×'.join(map(str, shape[:1])) + (f'×{shape[1]}²' if len(shape) == 3 else '')
 
-def plot_architecture(model: MTLFace, ax=None):
+def plot_architecture(model: MTLFace,  # its shapes label the boxes
+                      ax=None          # matplotlib axes; None: a new figure
+                     ):
     "Draw MTLFace's two tasks as a block diagram labelled with the shapes `trace_shapes` measures."
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyBboxPatch

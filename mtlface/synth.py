@@ -36,7 +36,7 @@ class Identity:
     eye_size: float = 1.0            # relative eye size (0.85–1.15)
     eye_spacing: float = 0.29        # half the distance between the eye centres (0.26–0.32)
     eye_tilt: float = 0.0            # > 0 lifts the outer corners (−0.1–0.15)
-    iris_color: tuple = (112, 72, 42)
+    iris_color: tuple = (112, 72, 42)  # RGB 0–255
     brow_thickness: float = 0.02     # half-thickness of the brows at their inner end (0.014–0.034)
     brow_arch: float = 0.03          # height of the brow arch (0–0.05)
     # nose and mouth
@@ -44,10 +44,10 @@ class Identity:
     nose_length: float = 0.34        # adult distance from the eye line to the nose tip (0.30–0.39)
     mouth_width: float = 0.2         # half-width of the mouth (0.16–0.24)
     lip_fullness: float = 1.0        # lip thickness multiplier (0.6–1.4)
-    lip_color: tuple = (190, 110, 105)
+    lip_color: tuple = (190, 110, 105)  # RGB 0–255
     # colours and hair
     skin_tone: tuple = (226, 178, 142)
-    hair_color: tuple = (58, 40, 30)
+    hair_color: tuple = (58, 40, 30)  # RGB 0–255, before greying
     hair_style: str = 'short'        # one of `HAIR_STYLES`
     hair_volume: float = 1.0         # thickness of the hair mass (0.7–1.3)
     # how this person ages
@@ -59,7 +59,8 @@ class Identity:
     detail_seed: int = 0             # places small per-person details (age spots, wrinkle waves)
 
     @classmethod
-    def random(cls, seed: int | np.random.Generator | None = None) -> Identity:
+    def random(cls, seed: int | np.random.Generator | None = None  # int, numpy `Generator`, or None for fresh entropy
+              ) -> Identity:
         "A random identity from an integer seed (or a numpy `Generator`)."
         return random_identity(seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed))
 
@@ -78,7 +79,8 @@ def _rgb(c, rng, jitter: float = 0.06) -> tuple:
     "An RGB tuple of ints near colour `c` (each channel scaled by up to ±`jitter`)."
     return tuple(int(v) for v in np.clip(np.asarray(c) * rng.uniform(1 - jitter, 1 + jitter, 3), 0, 255))
 
-def random_identity(rng: np.random.Generator) -> Identity:
+def random_identity(rng: np.random.Generator  # the source of randomness; advanced by the call
+                   ) -> Identity:
     "Draw one person's parameters from a numpy `Generator`."
     u = rng.uniform
     male = int(rng.integers(2)); m = bool(male)
@@ -149,17 +151,19 @@ class Nuisance:
     background: tuple = NEUTRAL_BACKGROUND  # RGB at the start of the background gradient
     background2: tuple | None = None # RGB at its end (None: a plain background)
     background_angle: float = 0.0    # direction of the background gradient (radians)
-    shirt_color: tuple = (92, 102, 122)
+    shirt_color: tuple = (92, 102, 122)  # RGB 0–255
     smile: float = 0.0               # 0 neutral … 1 broad smile with teeth
 
     @classmethod
-    def random(cls, seed: int | np.random.Generator | None = None, strength: float = 1.0) -> Nuisance:
+    def random(cls, seed: int | np.random.Generator | None = None,  # int, numpy `Generator`, or None for fresh entropy
+               strength: float = 1.0  # scales every range: 0 gives the canonical photo
+              ) -> Nuisance:
         "Random photo conditions from an integer seed (or a numpy `Generator`)."
         return random_nuisance(seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed), strength)
 
-def random_nuisance(rng: np.random.Generator,
-                    strength: float = 1.0   # scales every range: 0 gives the canonical photo's pose and light
-                    ) -> Nuisance:
+def random_nuisance(rng: np.random.Generator,  # the source of randomness; advanced by the call
+                    strength: float = 1.0      # scales every range: 0 gives the canonical photo's pose and light
+                   ) -> Nuisance:
     "Draw photo conditions from a numpy `Generator`."
     u, s = rng.uniform, strength
     bg = _rgb(rng.uniform(110, 215) + rng.uniform(-55, 55, 3), rng, 0)   # muted colours, as behind real faces
@@ -615,12 +619,12 @@ def render(identity: Identity,              # the person
     _apply_light(cv, nz)
     return _to_uint8(cv.img)
 
-def render_grid(people: list[Identity],       # one row per person
-                ages: list[float],            # one column per age
-                nuisance: Nuisance | None = None,
-                size: int = 64,
-                pad: int = 2                  # white pixels between the faces
-                ) -> np.ndarray:
+def render_grid(people: list[Identity],            # one row per person
+                ages: list[float],                 # one column per age
+                nuisance: Nuisance | None = None,  # photo conditions of every face; None: the canonical photo
+                size: int = 64,                    # side of each face in pixels
+                pad: int = 2                       # white pixels between the faces
+               ) -> np.ndarray:
     "One uint8 image of `people` (rows) × `ages` (columns), for pictures and quick looks."
     out = np.full((len(people) * (size + pad) - pad, len(ages) * (size + pad) - pad, 3), 255, np.uint8)
     for i, p in enumerate(people):

@@ -67,14 +67,20 @@ class SynthSpec:
         return list(range(self.n_identities - self.n_test, self.n_identities))
 
 # %% ../nbs/12_synth_data.ipynb #59d05d0c
-def face_spec(spec: SynthSpec, person: int, j: int) -> tuple[float, Nuisance]:
+def face_spec(spec: SynthSpec,  # the synthetic world
+              person: int,      # identity index
+              j: int            # photo index within the person's photos
+             ) -> tuple[float, Nuisance]:
     "Age and photo conditions of photo `j` of `person` (deterministic)."
     rng = np.random.default_rng([spec.seed, 1, person, j])
     lo, hi = spec.age_range
     age = lo + (j + rng.uniform()) * (hi - lo) / spec.images_per_identity
     return round(float(age), 1), random_nuisance(rng, spec.nuisance_strength)
 
-def face_path(spec: SynthSpec, person: int, j: int) -> str:
+def face_path(spec: SynthSpec,  # the synthetic world
+              person: int,      # identity index
+              j: int            # photo index within the person's photos
+             ) -> str:
     "Relative file name of photo `j` of `person`."
     return f'images/{person:05d}/{j:02d}.{spec.image_format}'
 
@@ -83,7 +89,10 @@ def _render_and_encode(args):
     return encode_image(render(identity, age, nuisance, size), 'png' if fmt == 'png' else 'jpeg', quality=95)
 
 # %% ../nbs/12_synth_data.ipynb #a812044f
-def verification_pairs(spec: SynthSpec, gap_range: tuple, salt: int) -> list[tuple]:
+def verification_pairs(spec: SynthSpec,   # the synthetic world
+                       gap_range: tuple,  # (low, high) age gap of a pair in years
+                       salt: int          # makes each protocol draw different pairs
+                      ) -> list[tuple]:
     "Pairs (person_a, age_a, person_b, age_b, same) in fold order: per fold, same-person pairs then different."
     rng = np.random.default_rng([spec.seed, 2, salt])
     test, (lo, hi) = spec.test_ids(), spec.age_range
@@ -119,10 +128,10 @@ def _write_pairs(out: Path, name: str, salt: int, spec: SynthSpec, people, pairs
     lines = ['# pair identity_a age_a identity_b age_b same'] + [f'{i} {a} {age_a} {b} {age_b} {int(s)}' for i, (a, age_a, b, age_b, s) in enumerate(pairs)]
     (out / f'{name}_pairs.txt').write_text('\n'.join(lines) + '\n')
 
-def write_synthetic_dataset(out,                     # folder to write (created; existing files are overwritten)
-                            spec: SynthSpec | None = None,
-                            workers: int = 1,        # processes used for rendering
-                            progress: bool = True    # show progress bars
+def write_synthetic_dataset(out,                            # folder to write (created; existing files are overwritten)
+                            spec: SynthSpec | None = None,  # the world to render; None: `SynthSpec()`
+                            workers: int = 1,               # processes used for rendering
+                            progress: bool = True           # show progress bars
                            ) -> dict:
     "Render the synthetic world of `spec` into `out` in the real formats; returns a summary of what was written."
     spec, out, t0 = spec or SynthSpec(), Path(out), time.time()
@@ -154,14 +163,20 @@ def write_synthetic_dataset(out,                     # folder to write (created;
     return summary
 
 # %% ../nbs/12_synth_data.ipynb #e23dec41
-def pixel_embedding(img: np.ndarray, side: int = 32) -> np.ndarray:
+def pixel_embedding(img: np.ndarray,  # (H, W, 3) uint8 face
+                    side: int = 32    # resize to side×side before flattening
+                   ) -> np.ndarray:
     "Baseline face descriptor: grey levels at side×side, standardised to zero mean and unit norm."
     from PIL import Image
     g = np.asarray(Image.fromarray(img).convert('L').resize((side, side), Image.BILINEAR), dtype=np.float32).ravel()
     g -= g.mean()
     return g / (np.linalg.norm(g) + 1e-8)
 
-def accuracy_by_gap(similarity: np.ndarray, same: np.ndarray, gaps: np.ndarray, edges=(0, 10, 20, 30, 45, 70)) -> dict:
+def accuracy_by_gap(similarity: np.ndarray,        # (n,) score of each pair
+                    same: np.ndarray,              # (n,) bool: same person
+                    gaps: np.ndarray,              # (n,) age gap of each pair in years
+                    edges=(0, 10, 20, 30, 45, 70)  # bin edges in years
+                   ) -> dict:
     "Verification accuracy per age-gap bin at the single threshold that is best over all pairs."
     thresholds = np.unique(similarity)
     best = max(thresholds, key=lambda t: ((similarity >= t) == same).mean())
@@ -204,7 +219,8 @@ def _main(argv=None) -> int:
           f"2 verification sets of {summary['pairs_per_bin']} pairs, in {summary['seconds']} s")
     return 0
 
-def main(argv=None) -> int:
+def main(argv=None  # command-line words; None: `sys.argv[1:]`
+        ) -> int:
     "Entry point of `mtlface-synth`: a bad option or output folder is one line and exit status 2."
     return run_command('mtlface-synth', _main, argv)
 
