@@ -109,7 +109,8 @@ class AblationPlan:
     size: int = 64                        # image side in pixels (the tiny preset's)
     pairs_per_fold: int = 40              # same-person pairs per verification fold (and as many different)
     aifr_iterations: int = 300            # iterations of each AIFR run
-    fas_iterations: int = 2000            # ageing appears after ~1,500 (bench/results/fas_recipe.md); fewer measure noise
+    # ageing appears after ~1,500 (bench/results/fas_recipe.md); fewer measure noise
+    fas_iterations: int = 2000
     batch_size: int = 32                  # faces per step
     aifr_lr: float = 0.01                 # the paper's 0.1 is for 512 faces a step; see `make demo`
     fas_lr: float = 1e-3                  # Adam learning rate of G and D
@@ -121,9 +122,13 @@ class AblationPlan:
     fas_variants: tuple = tuple(FAS_VARIANTS)    # which FAS rows to run (they start from the full AIFR runs)
 
     def __post_init__(self):
-        self.seeds, self.aifr_variants, self.fas_variants = tuple(self.seeds), tuple(self.aifr_variants), tuple(self.fas_variants)
-        bad = [v for v in self.aifr_variants if v not in AIFR_VARIANTS] + [v for v in self.fas_variants if v not in FAS_VARIANTS]
-        if bad: raise ValueError(f'AblationPlan: unknown variant(s) {bad}; choose from {list(AIFR_VARIANTS) + list(FAS_VARIANTS)}')
+        self.seeds, self.aifr_variants, self.fas_variants = tuple(self.seeds), tuple(self.aifr_variants), tuple(
+            self.fas_variants)
+        bad = [v for v in self.aifr_variants if v not in AIFR_VARIANTS] + [v for v in self.fas_variants
+                                                                           if v not in FAS_VARIANTS]
+        if bad:
+            raise ValueError(f'AblationPlan: unknown variant(s) {bad}; '
+                             f'choose from {list(AIFR_VARIANTS) + list(FAS_VARIANTS)}')
         if self.fas_variants and FULL_AIFR not in self.aifr_variants:
             raise ValueError(f'AblationPlan: the FAS variants start from the {FULL_AIFR!r} AIFR runs; keep that variant')
 
@@ -139,7 +144,8 @@ def _trained(run: Path) -> bool:
     from mtlface.model import CONFIG_NAME
     return (run / 'model' / CONFIG_NAME).exists()
 
-def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, overrides: dict, init_from: Path | None = None):
+def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, overrides: dict,
+           init_from: Path | None = None):
     "One `mtlface.train` process; raises with its last output lines if it fails."
     args = [sys.executable, '-m', 'mtlface.train', '--preset', 'tiny', '--task', task, '--data', str(data),
             '--output-dir', str(run), '--batch-size', str(plan.batch_size), '--seed', str(seed),
@@ -155,7 +161,8 @@ def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, over
                  '--save-every', str(plan.fas_iterations)]
     p = subprocess.run(args, capture_output=True, text=True)
     if p.returncode != 0:
-        raise RuntimeError(f'training {run} failed ({p.returncode}):\n' + '\n'.join((p.stdout + p.stderr).splitlines()[-15:]))
+        raise RuntimeError(f'training {run} failed ({p.returncode}):\n'
+                           + '\n'.join((p.stdout + p.stderr).splitlines()[-15:]))
     import shutil
     shutil.rmtree(run / 'checkpoints', ignore_errors=True)   # keep the model and logs, not the resume state
 
@@ -262,7 +269,8 @@ def summarize(results: dict  # `run_ablations(...)['results']`
     table = {}
     for task, variants in results.items():
         for variant, seeds in variants.items():
-            metrics = sorted({k for r in seeds.values() for k, v in r.items() if isinstance(v, (int, float)) and k != 'seconds'})
+            metrics = sorted({k for r in seeds.values() for k,
+                              v in r.items() if isinstance(v, (int, float)) and k != 'seconds'})
             table.setdefault(task, {})[variant] = {
                 m: [float(np.mean(vals)), float(np.std(vals)), len(vals)]
                 for m in metrics for vals in [[r[m] for r in seeds.values() if m in r]]}
@@ -282,7 +290,9 @@ def markdown_table(summary: dict,  # from `summarize`
     head = '| variant | ' + ' | '.join(f'{cols[c][0]} ({cols[c][1]} is better)' for c in present) + ' |'
     lines = [head, '|' + '---|' * (len(present) + 1)]
     for variant, r in rows.items():
-        lines.append(f'| {variant} | ' + ' | '.join(_cell(r[c], c.startswith('age_') and c != 'age_mae' or 'accuracy' in c) if c in r else '–' for c in present) + ' |')
+        lines.append(f'| {variant} | ' + ' | '.join(_cell(r[c],
+                                                          c.startswith('age_') and c != 'age_mae' or 'accuracy' in c)
+                                                          if c in r else '–' for c in present) + ' |')
     return '\n'.join(lines)
 
 # %% ../nbs/16_ablations.ipynb #205d1197

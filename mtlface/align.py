@@ -35,7 +35,8 @@ def similarity_transform(src,  # (n, 2) points (x, y), e.g. landmarks in a photo
     "The 2×3 matrix [sR | t] of the rotation, uniform scale and translation that best maps `src` onto `dst` (Umeyama)."
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
     if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
-        raise ValueError(f'similarity_transform: expected two (n, 2) point arrays, n >= 2; got {src.shape} and {dst.shape}')
+        raise ValueError(f'similarity_transform: expected two (n, 2) point arrays, n >= 2; '
+                         f'got {src.shape} and {dst.shape}')
     a, b = src - src.mean(0), dst - dst.mean(0)
     var_src = (a ** 2).sum() / len(src)
     if var_src == 0: raise ValueError('similarity_transform: all source points are the same point')
@@ -124,13 +125,16 @@ class DetectorUnavailable(ImportError):
 def _models_folder() -> Path:
     import importlib.util
     spec = importlib.util.find_spec('face_recognition_models')   # found without importing it (it needs pkg_resources)
-    if spec is None or not spec.submodule_search_locations: raise DetectorUnavailable('face_recognition_models is not installed')
+    if spec is None or not spec.submodule_search_locations:
+        raise DetectorUnavailable('face_recognition_models is not installed')
     return Path(list(spec.submodule_search_locations)[0]) / 'models'
 
 def detector_available() -> bool:
     "True when dlib and the 68-point landmark model are installed (`pip install 'mtlface[align]'`)."
     import importlib.util
-    try: return importlib.util.find_spec('dlib') is not None and (_models_folder() / 'shape_predictor_68_face_landmarks.dat').is_file()
+    try:
+        return importlib.util.find_spec('dlib') is not None and (_models_folder()
+                                                                 / 'shape_predictor_68_face_landmarks.dat').is_file()
     except DetectorUnavailable: return False
 
 # %% ../nbs/18_align.ipynb #ab81bbba
@@ -250,17 +254,20 @@ def align_photo(img: np.ndarray,       # H×W×3 uint8 photo (`load_photo` turns
         points = np.asarray(points, np.float64)
         if points.shape != (5, 2): raise ValueError(f'{name}: expected five (x, y) landmarks, got shape {points.shape}')
         if not ((points >= -0.5) & (points <= [w - 0.5, h - 0.5])).all():
-            raise ValueError(f'{name}: landmarks outside the {w}×{h} photo: are they for another image, or (row, column)?')
+            raise ValueError(f'{name}: landmarks outside the {w}×{h} photo: '
+                             f'are they for another image, or (row, column)?')
         found, note = 1, 'landmarks given'
     else:
         detector = detector or default_detector()
         faces = detector.detect(img)
         if not faces:
-            raise NoFaceError(f'{name}: no face found in the {w}×{h} photo (the detector needs a frontal face of at least '
-                              f'about {detector.min_face(img)} px); crop closer to the face, or give its landmarks')
+            raise NoFaceError(f'{name}: no face found in the {w}×{h} photo (the detector needs a '
+                              f'frontal face of at least about {detector.min_face(img)} px); '
+                              f'crop closer to the face, or give its landmarks')
         points, found = faces[0].points, len(faces)
         note = 'one face found' if found == 1 else (f'{found} faces found: aligned the largest '
-                                                    f'(about {np.sqrt(faces[0].area):.0f} px, next {np.sqrt(faces[1].area):.0f} px)')
+                                                    f'(about {np.sqrt(faces[0].area):.0f} px, '
+                                                    f'next {np.sqrt(faces[1].area):.0f} px)')
     face, m, misfit = align_face(img, points, size)
     return AlignedFace(face, points, m, misfit, found, note)
 
@@ -270,7 +277,8 @@ def _photos(inputs, marks) -> list[tuple[Path, Path]]:
     pairs = []
     for p in map(Path, inputs):
         if p.is_dir():
-            found = sorted(q for q in p.rglob('*') if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS and not q.name.startswith('.'))
+            found = sorted(q for q in p.rglob('*') if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS
+                           and not q.name.startswith('.'))
             pairs += [(q, q.relative_to(p).with_suffix('.png')) for q in found]
         else: pairs.append((p, Path(p.stem + '.png')))
     if not inputs: pairs = [(p, Path(p.stem + '.png')) for p in marks]
@@ -289,11 +297,15 @@ def build_align_parser() -> argparse.ArgumentParser:
     "Command-line options of `mtlface-align`."
     p = OneLineParser(prog='mtlface-align', description='Align the faces of photos to the insightface template '
                                 '(five landmarks, similarity transform) for mtlface-train, mtlface-eval and the demo.')
-    p.add_argument('inputs', nargs='*', type=Path, help='photos or folders of photos (default: the images of --landmarks)')
+    p.add_argument('inputs', nargs='*', type=Path,
+                   help='photos or folders of photos (default: the images of --landmarks)')
     p.add_argument('--out', type=Path, required=True, help='folder for the aligned PNG faces and landmarks.txt')
-    p.add_argument('--size', type=int_at_least(16), default=112, help="crop side: the model's image_size (112 for the paper's models)")
-    p.add_argument('--landmarks', type=Path, default=None, help='`image x1 y1 … x5 y5` lines: use these points, no detector')
-    p.add_argument('--max-side', type=int_at_least(64), default=800, help='photos are reduced to this side for detection')
+    p.add_argument('--size', type=int_at_least(16), default=112,
+                   help="crop side: the model's image_size (112 for the paper's models)")
+    p.add_argument('--landmarks', type=Path, default=None,
+                   help='`image x1 y1 … x5 y5` lines: use these points, no detector')
+    p.add_argument('--max-side', type=int_at_least(64), default=800,
+                   help='photos are reduced to this side for detection')
     return p
 
 def align_main(argv=None  # command-line words; None: `sys.argv[1:]`
@@ -316,7 +328,8 @@ def align_main(argv=None  # command-line words; None: `sys.argv[1:]`
             r = align_photo(img, a.size, marks.get(photo.resolve()), detector, name=str(photo))
         except (OSError, ValueError) as e:                      # unreadable, no face, bad landmarks: one line each
             err(e if not isinstance(e, FileNotFoundError) else f'{photo}: no such file'); failed += 1; continue
-        _write_atomic(a.out / rel, _png(r.face)); lines.append(format_landmarks(os.path.relpath(photo.resolve(), a.out.resolve()), r.points))
+        _write_atomic(a.out / rel, _png(r.face)); lines.append(format_landmarks(os.path.relpath(photo.resolve(),
+            a.out.resolve()), r.points))
         print(f'{photo} -> {a.out / rel} ({r.note})')
     if lines:
         old = a.out / 'landmarks.txt'

@@ -157,7 +157,8 @@ class StyleGAN2Decoder(nn.Module):
         super().__init__()
         widths, log_size = stylegan2_widths(channel_multiplier), int(math.log2(size))
         self.n_latent, self.style_dim = 2 * log_size - 2, style_dim
-        self.mapping = nn.ModuleList([EqualLinear(style_dim, style_dim, lr_mul=lr_mlp, activate=True) for _ in range(n_mlp)])
+        self.mapping = nn.ModuleList([EqualLinear(style_dim, style_dim, lr_mul=lr_mlp,
+                                                  activate=True) for _ in range(n_mlp)])
         self.const = nn.Parameter(torch.randn(1, widths[4], 4, 4))
         convs, rgbs, c = [StyledConv(widths[4], widths[4], style_dim)], [ToRGB(widths[4], style_dim)], widths[4]
         for res in range(3, log_size + 1):
@@ -346,8 +347,10 @@ def _encode(self: AuthorsMTLFace, images: torch.Tensor,  # (B, 3, H, W) aligned 
 def _target_groups(target_groups, images, n_groups):
     groups = torch.as_tensor(target_groups, device=images.device).long()
     if groups.ndim == 0: groups = groups.expand(images.shape[0])
-    if groups.shape[0] != images.shape[0]: raise ValueError(f'target_groups has {groups.shape[0]} entries for {images.shape[0]} images')
-    if groups.min() < 0 or groups.max() >= n_groups: raise ValueError(f'target_groups must be in 0..{n_groups - 1}, got {groups.tolist()}')
+    if groups.shape[0] != images.shape[0]:
+        raise ValueError(f'target_groups has {groups.shape[0]} entries for {images.shape[0]} images')
+    if groups.min() < 0 or groups.max() >= n_groups:
+        raise ValueError(f'target_groups must be in 0..{n_groups - 1}, got {groups.tolist()}')
     return groups
 
 def _age_faces(self: AuthorsMTLFace, images: torch.Tensor,  # (B, 3, H, W) aligned faces in [−1, 1]
@@ -406,7 +409,8 @@ AUTHORS_KEY_RULES = [  # (pattern on the authors' key, function of the match →
     (r'encoder\.input_layer\.', lambda m: 'backbone.stem.'),
     (r'encoder\.block(\d)\.(\d+)\.res_layer\.', lambda m: f'backbone.stages.{int(m[1]) - 1}.{m[2]}.residual.'),
     (r'encoder\.block(\d)\.(\d+)\.shortcut_layer\.', lambda m: f'backbone.stages.{int(m[1]) - 1}.{m[2]}.shortcut.'),
-    (r'encoder\.output_layer\.', lambda m: 'embedding.net.'),       # BN2d, Flatten, Dropout, Linear, BN1d: same positions
+    # BN2d, Flatten, Dropout, Linear, BN1d: same positions
+    (r'encoder\.output_layer\.', lambda m: 'embedding.net.'),
     (r'encoder\.fsm\.channel\.', lambda m: 'afd.channel.mlp.'),
     (r'encoder\.fsm\.spatial\.0\.', lambda m: 'afd.spatial.conv.'),
     (r'encoder\.fsm\.spatial\.1\.', lambda m: 'afd.spatial.bn.'),
@@ -422,8 +426,10 @@ AUTHORS_KEY_RULES = [  # (pattern on the authors' key, function of the match →
     (r'encoder\.aging(\d)\.conv1\.0\.', lambda m: f'style_encoder.aging.{int(m[1]) - 1}.stem.'),
     (r'encoder\.aging(\d)\.conv2\.0\.', lambda m: f'style_encoder.aging.{int(m[1]) - 1}.out.'),
     (r'encoder\.aging(\d)\.router\._unit_mapping$', lambda m: f'style_encoder.aging.{int(m[1]) - 1}.route.mask'),
-    (r'encoder\.aging(\d)\.transform\.(\d+)\.conv(\d)\.0\.', lambda m: f'style_encoder.aging.{int(m[1]) - 1}.blocks.{m[2]}.conv{m[3]}.'),
-    (r'encoder\.aging(\d)\.transform\.(\d+)\.router\d\._unit_mapping$', lambda m: f'style_encoder.aging.{int(m[1]) - 1}.blocks.{m[2]}.route.mask'),
+    (r'encoder\.aging(\d)\.transform\.(\d+)\.conv(\d)\.0\.',
+     lambda m: f'style_encoder.aging.{int(m[1]) - 1}.blocks.{m[2]}.conv{m[3]}.'),
+    (r'encoder\.aging(\d)\.transform\.(\d+)\.router\d\._unit_mapping$',
+     lambda m: f'style_encoder.aging.{int(m[1]) - 1}.blocks.{m[2]}.route.mask'),
     (r'decoder\.latent_avg$', lambda m: 'decoder.latent_avg'),
     (r'decoder\.decoder\.style\.(\d+)\.', lambda m: f'decoder.mapping.{int(m[1]) - 1}.'),  # style.0 is PixelNorm
     (r'decoder\.decoder\.input\.input$', lambda m: 'decoder.const'),
@@ -469,7 +475,8 @@ def convert_authors_state(state: dict,                # the authors' state dict 
         else: out[new] = t
     if unknown or bad:
         raise ValueError(f'{source}: ' + ' | '.join(
-            ([f'{len(unknown)} tensor(s) with no counterpart in the journal architecture: {unknown[:5]}'] if unknown else []) +
+            ([f'{len(unknown)} tensor(s) with no counterpart in the journal architecture: {unknown[:5]}'] if unknown
+             else []) +
             ([f'{len(bad)} constant buffer(s) differ from the architecture (group masks, ages, blur kernels): {bad[:5]}'] if bad else [])))
     check_state_dict(model.state_dict(), out, source)
     return out

@@ -66,7 +66,8 @@ AGE_GROUP_THRESHOLDS = {  # age-group boundaries for N = 4..8 groups (the author
 
 # %% ../nbs/00_core.ipynb #2e4cdd23
 ARCH_FIELDS = (  # fields that change the shape or meaning of saved weights
-    'architecture', 'image_size', 'backbone', 'stem_width', 'stage_widths', 'units', 'use_se', 'se_reduction', 'embedding_dim',
+    'architecture', 'image_size', 'backbone', 'stem_width', 'stage_widths', 'units', 'use_se', 'se_reduction',
+    'embedding_dim',
     'afd_pool_sizes', 'afd_reduction', 'afd_pool_merge', 'afd_age_part', 'n_groups', 'max_age', 'age_hidden',
     'head', 'num_classes', 'icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditioning',
     'decoder_out_width', 'disc_width', 'disc_layers', 'disc_spectral_norm')
@@ -77,7 +78,8 @@ class MTLFaceConfig:
     "Every size and constant of an MTLFace model (defaults: the paper's IR-50 at 112 px)."
     # input
     image_size: int = 112              # side of the aligned RGB face, in pixels
-    architecture: str = 'cvpr'         # 'cvpr': the CVPR 2021 network of this library; 'tpami': the authors' journal network
+    # 'cvpr': the CVPR 2021 network of this library; 'tpami': the authors' journal network
+    architecture: str = 'cvpr'
     # encoder E: an improved ResNet, IR-50 in the paper (Huang et al., CVPR 2021, §3.1)
     backbone: str = 'ir50'             # key of `BACKBONE_UNITS`; names starting with 'irse' add squeeze-excitation
     stem_width: int = 64               # channels of the stem conv3×3 (x1)
@@ -126,7 +128,8 @@ class MTLFaceConfig:
         self.stage_widths, self.afd_pool_sizes = tuple(self.stage_widths), tuple(self.afd_pool_sizes)
         if self.units is None:
             if self.backbone not in BACKBONE_UNITS:
-                raise ValueError(f"backbone={self.backbone!r}: unknown; choose one of {sorted(BACKBONE_UNITS)} or give `units`")
+                raise ValueError(f"backbone={self.backbone!r}: unknown; "
+                                 f"choose one of {sorted(BACKBONE_UNITS)} or give `units`")
             self.units = BACKBONE_UNITS[self.backbone]
         self.units = tuple(self.units)
         if self.use_se is None: self.use_se = self.backbone.startswith('irse')
@@ -139,10 +142,12 @@ class MTLFaceConfig:
             ('n_groups', self.n_groups in AGE_GROUP_THRESHOLDS, f'must be one of {sorted(AGE_GROUP_THRESHOLDS)}'),
             ('stage_widths', len(self.stage_widths) == 4, 'needs 4 stages'),
             ('units', len(self.units) == 4 and min(self.units) >= 1, 'needs 4 stages of at least one unit'),
-            ('image_size', self.image_size % 16 == 0 and self.image_size >= 32, 'must be a multiple of 16, at least 32'),
+            ('image_size', self.image_size % 16 == 0 and self.image_size >= 32,
+             'must be a multiple of 16, at least 32'),
             ('icm_share', 0 <= self.icm_share < 1, 'must be in [0, 1)'),
             ('afd_pool_merge', self.afd_pool_merge in ('sum', 'cat'), "must be 'sum' or 'cat'"),
-            ('afd_age_part', self.afd_age_part in ('attended', 'residual', 'none'), "must be 'attended', 'residual' or 'none'"),
+            ('afd_age_part', self.afd_age_part in ('attended', 'residual', 'none'),
+             "must be 'attended', 'residual' or 'none'"),
             ('head', self.head in ('cosface', 'arcface'), "must be 'cosface' or 'arcface'"),
             ('conditioning', self.conditioning in ('icm', 'onehot'), "must be 'icm' or 'onehot'"),
             ('grl_schedule', self.grl_schedule in ('constant', 'warm'), "must be 'constant' or 'warm'"),
@@ -385,7 +390,8 @@ def check_writable(path,                        # a folder that output will go t
                    ) -> Path:
     "Raise `UsageError` unless files can be written at `path` (a file in the way, read-only, no permission)."
     p = Path(path).absolute()
-    if p.exists() and not p.is_dir(): raise UsageError(f'{option} {path}: is a file, not a folder; choose another {option}')
+    if p.exists() and not p.is_dir():
+        raise UsageError(f'{option} {path}: is a file, not a folder; choose another {option}')
     base = _existing_ancestor(p)
     if not base.is_dir(): raise UsageError(f'{option} {path}: {base} is a file, not a folder; choose another {option}')
     try: tempfile.TemporaryFile(dir=base).close()

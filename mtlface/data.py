@@ -77,8 +77,10 @@ def load_image(src,                      # a path to an image file, or the encod
     hw = _as_hw(size)
     try:
         im = Image.open(io.BytesIO(data))
-        if hw and im.format == 'JPEG': im.draft('RGB', (hw[1], hw[0]))  # libjpeg scales by 1/2, 1/4 or 1/8 while decoding
-        if im.mode.startswith('I;16'): im = im.convert('I').point(lambda v: v / 256).convert('L')  # 16-bit gray → 8 bits
+        # libjpeg scales by 1/2, 1/4 or 1/8 while decoding
+        if hw and im.format == 'JPEG': im.draft('RGB', (hw[1], hw[0]))
+        # 16-bit gray → 8 bits
+        if im.mode.startswith('I;16'): im = im.convert('I').point(lambda v: v / 256).convert('L')
         im = im.convert('RGB')  # decodes the data: broken files fail here
     except _DECODE_ERRORS as e:
         reason = str(e).split(' <_io.BytesIO')[0]  # PIL names its buffer object
@@ -170,7 +172,8 @@ def read_annotations(path,                      # the list: one `id filename age
     items, skipped = _parse_lines(path, lambda text, _: _parse_annotation(text, root, check_files), skip_bad)
     records = [r for _, r in items]
     if len(records) < min_faces:
-        raise DataFormatError(f'{path}: {len(records) or "no"} face(s)' + (f' ({len(skipped)} bad line(s) skipped)' if skipped else '') +
+        raise DataFormatError(f'{path}: {len(records) or "no"} face(s)' + (f' ({len(skipped)} bad line(s) skipped)'
+                                                                           if skipped else '') +
                               f'; it needs at least {min_faces}: one `id filename age gender` line per face')
     return FaceList(records, source=path, skipped=skipped)
 
@@ -212,8 +215,10 @@ def read_identity_folders(root,                                 # folder holding
     if not root.is_dir(): raise FileNotFoundError(f'{root}: no such folder')
     exts = {e.lower() for e in extensions}
     records = []
-    for folder in sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')), key=lambda p: p.name):
-        files = sorted((p for p in folder.rglob('*') if _is_image(p, exts)), key=lambda p: p.relative_to(folder).as_posix())
+    for folder in sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')),
+                         key=lambda p: p.name):
+        files = sorted((p for p in folder.rglob('*') if _is_image(p, exts)),
+                       key=lambda p: p.relative_to(folder).as_posix())
         records += [FaceRecord(folder.name, p) for p in files]
     if not records: raise DataFormatError(f'{root}: no images ({", ".join(sorted(exts))}) in any identity folder')
     return FaceList(records, source=root)
@@ -309,10 +314,12 @@ def _read_record(f, offset: int, where: str) -> tuple[bytes, int]:
         f.seek(pos)
         head = f.read(_PART_HEAD.size)
         if len(head) < _PART_HEAD.size:
-            raise DataFormatError(f'{where}: truncated: the file ends {len(head)} bytes into the record head at offset {pos}')
+            raise DataFormatError(f'{where}: truncated: the file ends {len(head)} bytes into the record '
+                                  f'head at offset {pos}')
         magic, lrec = _PART_HEAD.unpack(head)
         if magic != RECORDIO_MAGIC:
-            raise DataFormatError(f'{where}: bad magic 0x{magic:08x} at offset {pos} (expected 0x{RECORDIO_MAGIC:08x}): '
+            raise DataFormatError(f'{where}: bad magic 0x{magic:08x} at offset {pos} (expected '
+                                  f'0x{RECORDIO_MAGIC:08x}): '
                                   'a wrong .idx offset or a damaged file')
         cflag, length = lrec >> 29, lrec & _LENGTH_MASK
         if cflag > 3: raise DataFormatError(f'{where}: invalid cflag {cflag} at offset {pos}')
@@ -351,7 +358,8 @@ def _read_idx(idx_path: Path, rec_path: Path, rec_size: int) -> dict[int, int]:
         except ValueError: raise DataFormatError(f'{where}: key and offset must be integers, got {line!r}') from None
         if key in index: raise DataFormatError(f'{where}: key {key} repeats line {line_of[key]}')
         if not 0 <= offset < rec_size:
-            raise DataFormatError(f'{where}: offset {offset} of key {key} is past the end of {rec_path} ({rec_size} bytes)'
+            raise DataFormatError(f'{where}: offset {offset} of key {key} is past the end of '
+                                  f'{rec_path} ({rec_size} bytes)'
                                   if offset >= 0 else f'{where}: negative offset {offset} of key {key}')
         index[key], line_of[key] = offset, lineno
     return index
@@ -427,7 +435,8 @@ def write_insightface_rec(root,                     # folder to create `train.re
 # %% ../nbs/10_data.ipynb #4193fd39
 def _identity_label(header: IRHeader, name: str) -> int:
     value = float(np.ravel(header.label)[0])  # a float, or the first of a label array
-    if not (value >= 0 and value.is_integer()): raise DataFormatError(f'{name}: identity label {value} is not an integer ≥ 0')
+    if not (value >= 0 and value.is_integer()):
+        raise DataFormatError(f'{name}: identity label {value} is not an integer ≥ 0')
     return int(value)
 
 class InsightfaceRec:
@@ -455,8 +464,9 @@ class InsightfaceRec:
         if offset == 0: return
         first, _ = unpack_header(self.records.read_at(0, 'at offset 0'), f'{self.records.rec_path}: offset 0')
         if first.flag > 0:
-            raise DataFormatError(f'{self.records.idx_path}: key 0 points at offset {offset}, an image record, but the record '
-                                  f'at offset 0 of {self.records.rec_path} is its header (flag {first.flag}): this .idx does '
+            raise DataFormatError(f'{self.records.idx_path}: key 0 points at offset {offset}, '
+                                  f'an image record, but the record at offset 0 of {self.records.rec_path} is its '
+                                  f'header (flag {first.flag}): this .idx does '
                                   'not belong to this .rec; rebuild it from the .rec')
 
     def _name(self, key) -> str: return f'{self.records.rec_path}: record {key}'
@@ -468,8 +478,9 @@ class InsightfaceRec:
         key = self.image_keys[i]
         header, data = unpack_header(self.records[key], self._name(key))
         if header.flag >= 2 and not data:
-            raise DataFormatError(f'{self._name(key)}: an identity record (labels {np.asarray(header.label).tolist()}), not an '
-                                  f'image, is listed as an image: {self.records.idx_path} does not match the .rec')
+            raise DataFormatError(f'{self._name(key)}: '
+                                  f'an identity record (labels {np.asarray(header.label).tolist()}), not an image, '
+                                  f'is listed as an image: {self.records.idx_path} does not match the .rec')
         return header, data
 
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
@@ -537,7 +548,8 @@ def _parse_rec_age(text: str) -> tuple[int, float, int, int]:
     f = text.split()
     if len(f) == 4:
         m = _CONVERTER_NAME.search(f[1].replace('\\', '/'))
-        if m is None: raise _BadLine(f"filename {f[1]!r} is not <label>/<record index>.jpg, the authors' converter naming")
+        if m is None:
+            raise _BadLine(f"filename {f[1]!r} is not <label>/<record index>.jpg, the authors' converter naming")
         return (int(m[2]), *_age_gender(f[2], f[3]), int(m[1]))
     if len(f) in (2, 3):
         if not f[0].isdigit(): raise _BadLine(f'record index {f[0]!r} is not a whole number')
@@ -557,7 +569,8 @@ def read_rec_ages(path,                     # the list: `id 000012/00000345.jpg 
     items, skipped = _parse_lines(path, parse, skip_bad)
     rows, lines = [r for _, r in items], [l for l, _ in items]
     cols = list(zip(*rows)) if rows else [(), (), (), ()]
-    keys, ages, genders, labels = (np.array(c, dtype=t) for c, t in zip(cols, (np.int64, np.float32, np.int64, np.int64)))
+    keys, ages, genders, labels = (np.array(c, dtype=t) for c,
+                                   t in zip(cols, (np.int64, np.float32, np.int64, np.int64)))
     return RecAges(keys, ages, genders, labels, np.array(lines, dtype=np.int64), path, skipped)
 
 def write_rec_ages(path,         # the list file to write
@@ -568,7 +581,8 @@ def write_rec_ages(path,         # the list file to write
     "Write a plain `record_index age [gender]` list that `read_rec_ages` reads back."
     path = Path(path)
     gs = [None] * len(keys) if genders is None else list(genders)
-    rows = [f'{int(k)} {_format_age(a)}' + ('' if g is None or g < 0 else f' {int(g)}') for k, a, g in zip(keys, ages, gs)]
+    rows = [f'{int(k)} {_format_age(a)}' + ('' if g is None or g < 0 else f' {int(g)}') for k, a,
+            g in zip(keys, ages, gs)]
     path.parent.mkdir(parents=True, exist_ok=True); path.write_text(''.join(r + '\n' for r in rows))
     return path
 
@@ -597,7 +611,8 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
 
     def _latin1_bytes(self, *args) -> bytes:
         "What `_codecs.encode(text, 'latin1')` returns, for a `str` and that encoding only."
-        if len(args) == 2 and isinstance(args[0], str) and args[1] in ('latin1', 'latin-1'): return args[0].encode('latin1')
+        if len(args) == 2 and isinstance(args[0], str) and args[1] in ('latin1', 'latin-1'):
+            return args[0].encode('latin1')
         raise UnsafePickleError(f"{self.source}: refused '_codecs.encode' with arguments other than (text, 'latin1')")
 
     def _empty_bytes(self, *args) -> bytes:

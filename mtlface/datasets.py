@@ -138,7 +138,8 @@ class RecordsFaceSource:
     def sample(self, i: int  # face index, 0 ≤ i < len(self)
               ) -> tuple[np.ndarray, int, float, int]:
         "The i-th face: (image, identity, age, gender)."
-        return load_image(self.records[i].path, self.size), int(self.identities[i]), float(self.ages[i]), int(self.genders[i])
+        return load_image(self.records[i].path, self.size), int(self.identities[i]), float(self.ages[i]), int(
+            self.genders[i])
 
 class RecFaceSource:
     "Face source over an insightface `train.rec`: labels from its identity records; ages from `ages` where it has one."
@@ -158,7 +159,8 @@ class RecFaceSource:
         self.ages = np.full(len(rec), np.nan, dtype=np.float32)
         self.genders = np.full(len(rec), -1, dtype=np.int64)
         self.age_list = ages
-        if ages is not None: self.ages, self.genders = join_rec_ages(rec.image_keys, self.identities, ages, str(rec.records.rec_path))
+        if ages is not None:
+            self.ages, self.genders = join_rec_ages(rec.image_keys, self.identities, ages, str(rec.records.rec_path))
 
     def __len__(self): return len(self.rec)
 
@@ -181,12 +183,15 @@ def join_rec_ages(image_keys: Sequence[int],  # the `.rec`'s image record keys, 
     if len(bad):
         j, span = bad[0], f'{min(pos)}…{max(pos)}' if pos else 'none'
         raise DataFormatError(f'{ann.source}:{ann.lines[j]}: record {ann.keys[j]} is not an image record of {name} '
-                              f'(images: {span}); {len(bad)} of {len(ann)} lines name records it lacks: a list for another .rec?')
+                              f'(images: {span}); {len(bad)} of {len(ann)} lines name records it lacks: '
+                              f'a list for another .rec?')
     clash = np.flatnonzero((ann.labels >= 0) & (ann.labels != np.asarray(labels)[idx]))
     if len(clash):
         j = clash[0]
-        raise DataFormatError(f'{ann.source}:{ann.lines[j]}: the filename says identity {ann.labels[j]}, record {ann.keys[j]} '
-                              f'of {name} is identity {labels[idx[j]]} ({len(clash)} lines disagree): a list for another .rec?')
+        raise DataFormatError(f'{ann.source}:{ann.lines[j]}: '
+                              f'the filename says identity {ann.labels[j]}, '
+                              f'record {ann.keys[j]} of {name} is identity {labels[idx[j]]} ({len(clash)} lines '
+                              f'disagree): a list for another .rec?')
     ages, genders = np.full(len(image_keys), np.nan, np.float32), np.full(len(image_keys), -1, np.int64)
     ages[idx], genders[idx] = ann.ages, ann.genders
     return ages, genders
@@ -198,7 +203,8 @@ class FaceSubset:
                  indices: Sequence[int]  # the faces of `source` to keep, in order
                 ):
         self.source, self.indices = source, np.asarray(indices, dtype=np.int64)
-        self.identities, self.ages, self.genders = (np.asarray(a)[self.indices] for a in (source.identities, source.ages, source.genders))
+        self.identities, self.ages, self.genders = (np.asarray(a)[self.indices] for a in (source.identities,
+                                                                                          source.ages, source.genders))
 
     def __len__(self): return len(self.indices)
 
@@ -214,7 +220,9 @@ def faces_with_age(source,                 # any face source
     "The faces of `source` that have an age (all of it if every face has one) and a one-line account; none raises."
     known = ~np.isnan(np.asarray(source.ages, dtype=np.float64))
     n, k = len(known), int(known.sum())
-    if k == 0: raise ValueError(f'{name}: none of its {n} faces has an age; AIFR and FAS need ages' + (f' ({hint})' if hint else ''))
+    if k == 0:
+        raise ValueError(f'{name}: none of its {n} faces has an age; AIFR and FAS need ages' + (f' ({hint})' if hint
+                                                                                                else ''))
     if k == n: return source, f'{name}: all {n} faces have an age'
     return FaceSubset(source, np.flatnonzero(known)), f'{name}: {k} of {n} faces have an age; {n - k} without one are skipped'
 
@@ -245,11 +253,13 @@ class FASDataset(Dataset):
                  n_groups: int = 7,                  # N; every group needs real faces
                  seed: int = 0                       # picks the target groups and real faces
                 ):
-        self.source, self.transform, self.n_groups, self.seed = source, transform or FaceTransform(flip=False), n_groups, seed
+        self.source, self.transform, self.n_groups, self.seed = source, transform or FaceTransform(
+            flip=False), n_groups, seed
         groups = age_to_group(np.asarray(source.ages, dtype=np.float64), n_groups)  # labels only, no decoding
         self.members = [np.flatnonzero(groups == g) for g in range(n_groups)]
         empty = [g for g, m in enumerate(self.members) if len(m) == 0]
-        if empty: raise ValueError(f'FASDataset: no faces in age group(s) {empty} of {n_groups}; every group needs real faces')
+        if empty:
+            raise ValueError(f'FASDataset: no faces in age group(s) {empty} of {n_groups}; every group needs real faces')
 
     def __len__(self): return len(self.source)
 

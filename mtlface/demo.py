@@ -31,14 +31,16 @@ def sample_faces(n: int = 6,                        # how many people
                 ) -> dict[str, np.ndarray]:
     "Synthetic aligned faces to try the demo on, named 'person i, age a', as size×size×3 uint8 arrays."
     people = identities(n, seed)
-    return {f'person {i}, age {a}': render(p, a, size=size) for i, (p, a) in enumerate(zip(people, itertools.cycle(ages)))}
+    return {f'person {i}, age {a}': render(p, a, size=size) for i,
+            (p, a) in enumerate(zip(people, itertools.cycle(ages)))}
 
 # %% ../nbs/17_demo.ipynb #98e32dbc
 class UploadError(ValueError):
     "An uploaded file is not a face the model can take; the message says why and what to upload instead."
 
 _MODE_NAMES = {'L': 'grayscale', 'LA': 'grayscale with transparency', 'RGBA': 'RGB with a transparency channel',
-               'P': 'a palette (indexed-colour) image', 'PA': 'a palette image with transparency', '1': 'black and white',
+               'P': 'a palette (indexed-colour) image', 'PA': 'a palette image with transparency',
+               '1': 'black and white',
                'CMYK': 'CMYK', 'I': '32-bit grayscale', 'I;16': '16-bit grayscale', 'F': 'floating-point grayscale',
                'YCbCr': 'YCbCr', 'LAB': 'Lab', 'HSV': 'HSV'}
 _DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -51,15 +53,19 @@ def check_upload(data: bytes,            # the uploaded file's bytes
     "The upload as a size×size×3 uint8 face, or `UploadError` naming every way it is not an aligned RGB face."
     if not data: raise UploadError(f'{name}: the file is empty.')
     try: im = Image.open(io.BytesIO(bytes(data)))  # reads the header only
-    except _DECODE_ERRORS: raise UploadError(f'{name}: not an image this demo can read (PNG, JPEG, BMP, WebP …).') from None
+    except _DECODE_ERRORS:
+        raise UploadError(f'{name}: not an image this demo can read (PNG, JPEG, BMP, WebP …).') from None
     (w, h), problems = im.size, []
-    if im.mode != 'RGB': problems.append(f'it is {_MODE_NAMES.get(im.mode, im.mode)} (mode {im.mode!r}), not RGB colour')
-    if w != h: problems.append(f'it is {w}×{h} pixels, not square: an aligned face is a square crop with the eyes level')
+    if im.mode != 'RGB':
+        problems.append(f'it is {_MODE_NAMES.get(im.mode, im.mode)} (mode {im.mode!r}), not RGB colour')
+    if w != h:
+        problems.append(f'it is {w}×{h} pixels, not square: an aligned face is a square crop with the eyes level')
     if min(w, h) < size: problems.append(f'it is too small ({w}×{h}): the model needs at least {size}×{size} pixels')
     if max(w, h) > max_side: problems.append(f'it is too large ({w}×{h}): at most {max_side}×{max_side} pixels')
     if problems: raise UploadError(f'{name} is not an aligned face the model can take: ' + '; '.join(problems) + '.')
     try: im.load()  # decodes the pixels: truncated or corrupt data fails here
-    except _DECODE_ERRORS as e: raise UploadError(f'{name}: the image data is broken and cannot be decoded ({type(e).__name__}).') from None
+    except _DECODE_ERRORS as e:
+        raise UploadError(f'{name}: the image data is broken and cannot be decoded ({type(e).__name__}).') from None
     return np.array(resize_face(im, size))  # (size, size, 3) uint8, resized as training data is (`10_data`)
 
 # %% ../nbs/17_demo.ipynb #2948e0bc
@@ -74,15 +80,19 @@ def prepare_upload(data: bytes,             # the uploaded file's bytes
     if aligned: return check_upload(data, name, size, max_side), f'{name}: taken as an aligned crop'
     if not data: raise UploadError(f'{name}: the file is empty.')
     try: im = Image.open(io.BytesIO(bytes(data)))
-    except _DECODE_ERRORS: raise UploadError(f'{name}: not an image this demo can read (PNG, JPEG, BMP, WebP …).') from None
-    if max(im.size) > max_side: raise UploadError(f'{name}: it is too large ({im.size[0]}×{im.size[1]}): at most {max_side}×{max_side} pixels.')
+    except _DECODE_ERRORS:
+        raise UploadError(f'{name}: not an image this demo can read (PNG, JPEG, BMP, WebP …).') from None
+    if max(im.size) > max_side:
+        raise UploadError(f'{name}: it is too large ({im.size[0]}×{im.size[1]}): at most {max_side}×{max_side} pixels.')
     if im.mode in ('L', 'LA', '1', 'I', 'I;16', 'F'):
         raise UploadError(f'{name}: it is {_MODE_NAMES.get(im.mode, im.mode)}; the model was trained on colour faces.')
     try: photo = load_photo(bytes(data), name)
     except ValueError: raise UploadError(f'{name}: the image data is broken and cannot be decoded.') from None
     try: res = align_photo(photo, size, detector=detector or default_detector(), name=name)
-    except NoFaceError as e: raise UploadError(f'{e}. To use an aligned crop as it is, tick "already aligned".') from None
-    except DetectorUnavailable as e: raise UploadError(f'{name}: cannot look for a face: {e}; or tick "already aligned".') from None
+    except NoFaceError as e:
+        raise UploadError(f'{e}. To use an aligned crop as it is, tick "already aligned".') from None
+    except DetectorUnavailable as e:
+        raise UploadError(f'{name}: cannot look for a face: {e}; or tick "already aligned".') from None
     return res.face, f'{name}: {res.note}; aligned to {size}×{size} (the crop shown is what the model sees)'
 
 
@@ -100,9 +110,11 @@ def quick_train(out_dir,                 # folder for the synthetic data, the ru
     spec = SynthSpec(n_identities=people, images_per_identity=8, size=64, folds=2, pairs_per_fold=20, write_rec=False)
     write_synthetic_dataset(out / 'data', spec, progress=progress)
     cfg = TrainConfig(task='joint', data=str(out / 'data'), output_dir=str(out / 'run'), iterations=iterations,
-                      batch_size=batch_size, lr=0.05, warmup=max(1, iterations // 6), milestones=(max(1, iterations * 3 // 4),),
+                      batch_size=batch_size, lr=0.05, warmup=max(1, iterations // 6),
+                      milestones=(max(1, iterations * 3 // 4),),
                       log_every=1, save_every=0, eval_pairs=40, num_workers=0, trackers='',
-                      mixed_precision='no')  # bf16 is no faster at this size, and Accelerate's precision is set once per process
+                      # bf16 is no faster at this size, and Accelerate's precision is set once per process
+                      mixed_precision='no')
     train(cfg, config_from_preset('tiny'), progress=progress)
     return out / 'run' / 'model'
 
@@ -134,7 +146,8 @@ def training_summary(model_dir  # a `save_pretrained` folder written by `mtlface
     if (d / 'training.json').exists(): return json.loads((d / 'training.json').read_text())
     if (d.parent / 'train_config.json').exists():                      # runs from before training.json existed
         train = json.loads((d.parent / 'train_config.json').read_text()).get('train', {})
-        given = Path(train.get('data', ''))                            # relative to where the run started: look up from the run
+        # relative to where the run started: look up from the run
+        given = Path(train.get('data', ''))
         data = next((p for p in [given, *(q / given for q in d.resolve().parents)] if p.is_dir()), given)
         meta = data / 'metadata.json'
         synthetic = meta.exists() and 'mtlface-synth' in meta.read_text(errors='replace')
@@ -173,7 +186,8 @@ def age_all_groups(model: MTLFace,      # a trained MTLFace
                   ) -> AgingResult:
     "Age `face` to every age group of `model`, and estimate each render's age and identity similarity to the input."
     n, s = model.config.n_groups, model.config.image_size
-    if face.shape != (s, s, 3): raise ValueError(f'face has shape {face.shape}; this model takes ({s}, {s}, 3) uint8 faces')
+    if face.shape != (s, s, 3):
+        raise ValueError(f'face has shape {face.shape}; this model takes ({s}, {s}, 3) uint8 faces')
     x = to_model_input(face)[None]                                      # (1, 3, S, S)
     aged = model.age_faces(x.expand(n, -1, -1, -1), torch.arange(n))   # (N, 3, S, S)
     emb, ages = model.encode(torch.cat([x, aged]), flip_test=True)     # (1+N, D) unit vectors, (1+N,) years
@@ -218,7 +232,8 @@ class FaceCard:
              caption: str            # HTML below the face
             ):
         "Display `img` with `caption` (HTML)."
-        self.image.value, self.caption.value = to_png(img, self.scale), f'<div style="text-align:center;font-size:12px">{caption}</div>'
+        self.image.value, self.caption.value = to_png(img,
+                                                      self.scale), f'<div style="text-align:center;font-size:12px">{caption}</div>'
 
 # %% ../nbs/17_demo.ipynb #d21d136f
 class AgingDemo:
@@ -350,7 +365,8 @@ class Launcher:
                 self.bar.layout.display = None
                 threading.Thread(target=follow_progress, args=(self.fallback_dir / 'run' / 'log.jsonl', self.bar, stop),
                                  daemon=True).start()
-            model, status = load_or_train(self.model_dir, self.fallback_dir, self.iterations, progress=False, **self.train_kwargs)
+            model, status = load_or_train(self.model_dir, self.fallback_dir, self.iterations, progress=False,
+                                          **self.train_kwargs)
             loaded = self.model_dir if (self.model_dir / CONFIG_NAME).exists() else quick
             self.demo = AgingDemo(model, self.samples, f'{html.escape(status)}<br>{model_card(model, loaded)}')
             self.ui.children = [self.demo.ui]

@@ -27,12 +27,14 @@ class UpBlock(nn.Module):
                  c_out: int       # output channels
                 ):
         super().__init__()
-        self.fuse, self.bypass, self.refine = _preact_pair(c_x + c_skip, c_out), nn.Conv2d(c_x, c_out, 1), _preact_pair(c_out, c_out)
+        self.fuse, self.bypass, self.refine = _preact_pair(c_x + c_skip, c_out), nn.Conv2d(c_x, c_out,
+            1), _preact_pair(c_out, c_out)
 
     def forward(self, x,  # (B, c_x, h, w); upsampled to the skip's size
                 skip      # (B, c_skip, H, W)
                ):
-        if x.shape[-1] < skip.shape[-1]: x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
+        if x.shape[-1] < skip.shape[-1]:
+            x = F.interpolate(x, size=skip.shape[-2:], mode='bilinear', align_corners=False)
         p = self.fuse(torch.cat([x, skip], 1)) + self.bypass(x)  # (B, c_out, H, W)
         return p + self.refine(p)
 
@@ -130,7 +132,8 @@ def group_following_error(cfg: MTLFaceConfig,           # the generator's config
         out = gen(faces, levels, id_feat, torch.zeros_like(t) if ignore_groups else t)
         loss = F.mse_loss(out, faces + offset(t)); opt.zero_grad(); loss.backward(); opt.step()
     gen.eval(); t = torch.arange(cfg.n_groups).repeat_interleave(2)[:16] % cfg.n_groups  # every group
-    x, lv, idf = faces.repeat(2, 1, 1, 1)[:len(t)], [l.repeat(2, 1, 1, 1)[:len(t)] for l in levels], id_feat.repeat(2, 1, 1, 1)[:len(t)]
+    x, lv, idf = faces.repeat(2, 1, 1, 1)[:len(t)], [l.repeat(2, 1, 1, 1)[:len(t)] for l in levels], id_feat.repeat(2,
+        1, 1, 1)[:len(t)]
     with torch.no_grad(): err = F.mse_loss(gen(x, lv, idf, torch.zeros_like(t) if ignore_groups else t), x + offset(t))
     blind = offset(t).var(unbiased=False)                  # the error of adding the mean offset to every face
     return float(err / blind)

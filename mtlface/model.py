@@ -37,7 +37,9 @@ class MTLFace(nn.Module):
     def __init__(self, config: MTLFaceConfig | None = None):  # sizes and switches; None: the 'paper' preset
         super().__init__()
         cfg = self.config = config or config_from_preset('paper')
-        if cfg.architecture != 'cvpr': raise ValueError(f'architecture={cfg.architecture!r}: the authors\' journal network is mtlface.authors.AuthorsMTLFace')
+        if cfg.architecture != 'cvpr':
+            raise ValueError(f'architecture={cfg.architecture!r}: '
+                             f'the authors\' journal network is mtlface.authors.AuthorsMTLFace')
         self.backbone, self.afd = IRBackbone(cfg), AFD(cfg)
         self.embedding, self.id_head = EmbeddingHead(cfg), build_margin_head(cfg)
         self.age_estimator, self.da_estimator = AgeEstimator(cfg), AgeEstimator(cfg)
@@ -211,7 +213,8 @@ def check_state_dict(expected: dict,  # the model's `state_dict()`
     missing, unexpected = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     shapes = [f'{k}: {tuple(found[k].shape)} in the file, {tuple(expected[k].shape)} in the model'
               for k in sorted(set(expected) & set(found)) if found[k].shape != expected[k].shape]
-    problems = ([f'missing tensors {missing[:5]}{" …" if len(missing) > 5 else ""} ({len(missing)} in all)'] if missing else []) + \
+    problems = ([f'missing tensors {missing[:5]}{" …" if len(missing) > 5 else ""} ({len(missing)} in all)'] if missing
+                else []) + \
                ([f'unexpected tensors {unexpected[:5]}{" …" if len(unexpected) > 5 else ""} ({len(unexpected)} in all)'] if unexpected else []) + \
                ([f'shape mismatch: ' + '; '.join(shapes[:5]) + (f' (+{len(shapes) - 5} more)' if len(shapes) > 5 else '')] if shapes else [])
     if problems: raise ValueError(f'{source} does not fit this model: ' + ' | '.join(problems))
@@ -304,10 +307,12 @@ def plot_architecture(model: MTLFace,  # its shapes label the boxes
     if ax is None: _, ax = plt.subplots(figsize=(13, 5.6))
     colours = dict(enc='#cfe2f3', afd='#fde9a9', aifr='#d9ead3', fas='#f4cccc', io='#eeeeee')
     def box(x, y, text, kind, w=1.45, h=0.62):
-        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle='round,pad=0.03', fc=colours[kind], ec='#444', lw=0.8))
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle='round,pad=0.03', fc=colours[kind],
+                                    ec='#444', lw=0.8))
         ax.text(x, y, text, ha='center', va='center', fontsize=7.5)
     def arrow(a, b, label='', style='-', c='#333', rad=0.0):
-        ax.annotate('', xy=b, xytext=a, arrowprops=dict(arrowstyle='->', lw=0.9, ls=style, color=c, connectionstyle=f'arc3,rad={rad}'))
+        ax.annotate('', xy=b, xytext=a, arrowprops=dict(arrowstyle='->', lw=0.9, ls=style, color=c,
+                                                        connectionstyle=f'arc3,rad={rad}'))
         if label: ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.12, label, fontsize=6.5, ha='center', color='#555')
     yE, yA, yF = 4.0, 2.6, 0.8
     box(0, yE, f"face I\n{_fmt(sh['image'])}", 'io')
@@ -318,7 +323,8 @@ def plot_architecture(model: MTLFace,  # its shapes label the boxes
         arrow((xs[i - 1] + 0.75 if i else 0.75, yE), (x - 0.75, yE))
     box(10.4, yE, f"AFD\nσ = (a_c + a_s)/2\nX = X_age + X_id", 'afd', h=0.8)
     arrow((9.35, yE), (9.65, yE), 'X')
-    box(12.9, 4.9, f"A: age estimator\n{_fmt(sh['age_logits'])} ages → {_fmt(sh['group_logits'])} groups", 'aifr', w=2.1)
+    box(12.9, 4.9, f"A: age estimator\n{_fmt(sh['age_logits'])} ages → {_fmt(sh['group_logits'])} groups", 'aifr',
+        w=2.1)
     arrow((11.15, 4.25), (11.85, 4.9)); ax.text(11.3, 4.75, 'X_age', fontsize=6.5, color='#555')
     box(12.9, 3.75, f"embedding {_fmt(sh['embedding'])}\n→ CosFace (s, m)", 'aifr', w=2.1)
     arrow((11.15, 3.85), (11.85, 3.75)); ax.text(11.3, 3.92, 'X_id', fontsize=6.5, color='#555')
@@ -330,14 +336,17 @@ def plot_architecture(model: MTLFace,  # its shapes label the boxes
     for j, (x, n) in enumerate(dec):
         box(x, yF, n, 'fas', w=1.1)
         arrow((dec[j - 1][0] - 0.55, yF) if j else (9.55, yA - 0.9), (x + 0.55, yF))
-        arrow((xs[3 - j], yE - 0.31) if j < 3 else (0, yE - 0.31), (x, yF + 0.31), 'skip' if j == 0 else '', style=':', c='#888', rad=0.0)
+        arrow((xs[3 - j], yE - 0.31) if j < 3 else (0, yE - 0.31), (x, yF + 0.31), 'skip' if j == 0 else '', style=':',
+              c='#888', rad=0.0)
     box(1.8, yF, f"I_t = I + Δ\n{_fmt(sh['aged'])}", 'io')
     arrow((2.95, yF), (2.55, yF))
     box(0.0, yF - 0.05, f"PatchGAN D(I_t, t)\n{_fmt(sh['patch_scores'])} scores", 'fas', w=1.6)
     arrow((1.05, yF), (0.8, yF))
     ax.text(12.9, 5.5, 'AIFR: L = CE_CosFace + λ_age L_AE(X_age) + λ_da L_AE(GRL(X_id))', ha='center', fontsize=8)
-    ax.text(5.2, 0.05, 'FAS: L = λ_adv L_adv + λ_id ‖X_id(I_t) − X_id(I)‖² + λ_age CE(A(X_age(I_t)), t)', ha='center', fontsize=8)
+    ax.text(5.2, 0.05, 'FAS: L = λ_adv L_adv + λ_id ‖X_id(I_t) − X_id(I)‖² + λ_age CE(A(X_age(I_t)), t)', ha='center',
+            fontsize=8)
     ax.set_xlim(-0.9, 14.1); ax.set_ylim(-0.2, 5.8); ax.axis('off')
     cfg = model.config
-    ax.set_title(f'MTLFace ({cfg.backbone}, {cfg.image_size} px, N = {cfg.n_groups} groups, s = {cfg.icm_share:g}): shapes measured by trace_shapes', fontsize=9)
+    ax.set_title(f'MTLFace ({cfg.backbone}, {cfg.image_size} px, N = {cfg.n_groups} groups, s = {cfg.icm_share:g}): '
+                 f'shapes measured by trace_shapes', fontsize=9)
     return ax

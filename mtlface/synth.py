@@ -94,7 +94,8 @@ def random_identity(rng: np.random.Generator  # the source of randomness; advanc
         gender=male, face_width=u(.58, .67) if m else u(.54, .63), face_length=u(.8, .94) if m else u(.78, .9),
         jaw=u(.45, 1) if m else u(0, .55), eye_size=u(.85, 1.15), eye_spacing=u(.26, .32), eye_tilt=u(-.1, .15),
         iris_color=iris, brow_thickness=u(.022, .034) if m else u(.014, .024), brow_arch=u(0, .05),
-        nose_width=u(.085, .115) if m else u(.07, .1), nose_length=u(.3, .39), mouth_width=u(.17, .24) if m else u(.16, .22),
+        nose_width=u(.085, .115) if m else u(.07, .1), nose_length=u(.3, .39),
+        mouth_width=u(.17, .24) if m else u(.16, .22),
         lip_fullness=u(.6, 1.1) if m else u(.9, 1.4), lip_color=lip, skin_tone=skin, hair_color=hair,
         hair_style=HAIR_STYLES[rng.choice(4, p=styles)], hair_volume=u(.7, 1.3),
         grey_onset=float(np.clip(rng.normal(52, 7), 38, 68)), recession=u() ** 0.8 if m else u(0, .12),
@@ -477,7 +478,8 @@ def _draw_beard(cv: _Canvas, g, k, tr, p: Identity):
     if p.beard_style == 'goatee':                                      # a moustache and a rounded chin patch only
         hv, cy = 0.4 * (g.v_chin - g.v_mouth) + 0.03, 0.55 * (g.v_chin + g.v_mouth)
         chin = cv.cov((1 - np.sqrt((U / (0.75 * g.mw)) ** 2 + ((V - cy) / hv) ** 2)) * 0.08, soft=2)
-        moustache = cv.cov(g.mw + 0.02 - np.abs(U) - 0.8 * np.maximum(V - g.v_mouth, 0), soft=2) * (V < g.v_mouth + 0.03)
+        moustache = cv.cov(g.mw + 0.02 - np.abs(U) - 0.8 * np.maximum(V - g.v_mouth, 0),
+                           soft=2) * (V < g.v_mouth + 0.03)
         region *= np.maximum(chin, moustache)
     tex = (np.sin(U * 412.3 + V * 1233.7) * 9187.1) % 1                # a hash fixed to the face: moves with the pose
     dense, grain = (0.45, 0.5) if p.beard_style == 'stubble' else (0.88, 0.2)
@@ -598,8 +600,10 @@ def render(identity: Identity,              # the person
     "Draw `identity` at `age` as an aligned size×size×3 uint8 RGB face."
     if not 0 <= age <= 100: raise ValueError(f'age={age!r}: must be in [0, 100] years')
     if size < 16: raise ValueError(f'size={size!r}: must be at least 16 pixels')
-    if identity.hair_style not in HAIR_STYLES: raise ValueError(f'hair_style={identity.hair_style!r}: choose one of {HAIR_STYLES}')
-    if identity.beard_style not in BEARD_STYLES: raise ValueError(f'beard_style={identity.beard_style!r}: choose one of {BEARD_STYLES}')
+    if identity.hair_style not in HAIR_STYLES:
+        raise ValueError(f'hair_style={identity.hair_style!r}: choose one of {HAIR_STYLES}')
+    if identity.beard_style not in BEARD_STYLES:
+        raise ValueError(f'beard_style={identity.beard_style!r}: choose one of {BEARD_STYLES}')
     nz = nuisance if nuisance is not None else Nuisance()
     tr = age_traits(identity, age)
     g, k = _geometry(identity, tr, nz.smile), _colors(identity, tr)
@@ -629,5 +633,6 @@ def render_grid(people: list[Identity],            # one row per person
     out = np.full((len(people) * (size + pad) - pad, len(ages) * (size + pad) - pad, 3), 255, np.uint8)
     for i, p in enumerate(people):
         for j, a in enumerate(ages):
-            out[i * (size + pad):i * (size + pad) + size, j * (size + pad):j * (size + pad) + size] = render(p, a, nuisance, size)
+            out[i * (size + pad):i * (size + pad) + size, j * (size + pad):j * (size + pad) + size] = render(p, a,
+                nuisance, size)
     return out

@@ -42,7 +42,8 @@ class SynthSpec:
     write_rec: bool = True             # also write the training split as train.rec/train.idx
 
     def __post_init__(self):
-        self.age_range, self.cross_age_gap, self.spread_gap = map(tuple, (self.age_range, self.cross_age_gap, self.spread_gap))
+        self.age_range, self.cross_age_gap, self.spread_gap = map(tuple,
+                                                                  (self.age_range, self.cross_age_gap, self.spread_gap))
         n_test = self.n_test
         checks = [('n_identities', self.n_identities >= 4, 'needs at least 4 people'),
                   ('test_fraction', 2 <= n_test <= self.n_identities - 2, 'must leave at least 2 people on each side'),
@@ -125,7 +126,8 @@ def _write_pairs(out: Path, name: str, salt: int, spec: SynthSpec, people, pairs
                  (people[b], age_b, random_nuisance(rng, spec.nuisance_strength), spec.size, 'jpg')]
     bins = _map(_render_and_encode, jobs, workers, name, progress)
     write_verification_bin(out / f'{name}.bin', bins, [p[4] for p in pairs])
-    lines = ['# pair identity_a age_a identity_b age_b same'] + [f'{i} {a} {age_a} {b} {age_b} {int(s)}' for i, (a, age_a, b, age_b, s) in enumerate(pairs)]
+    lines = ['# pair identity_a age_a identity_b age_b same'] + [f'{i} {a} {age_a} {b} {age_b} {int(s)}' for i,
+                                                                 (a, age_a, b, age_b, s) in enumerate(pairs)]
     (out / f'{name}_pairs.txt').write_text('\n'.join(lines) + '\n')
 
 def write_synthetic_dataset(out,                            # folder to write (created; existing files are overwritten)
@@ -151,14 +153,17 @@ def write_synthetic_dataset(out,                            # folder to write (c
         for (p, j, age, _), data in zip(faces, encoded):
             if p not in test: by_id.setdefault(p, []).append(data); ages_by_id.setdefault(p, []).append(age)
         write_insightface_rec(out / 'train', [by_id[p] for p in sorted(by_id)])  # the same encoded bytes as the files
-        ages = [(a, people[p].gender) for p in sorted(by_id) for a in ages_by_id[p]]  # record keys 1, 2, … in this order
+        # record keys 1, 2, … in this order
+        ages = [(a, people[p].gender) for p in sorted(by_id) for a in ages_by_id[p]]
         write_rec_ages(out / 'train' / 'ages.txt', range(1, len(ages) + 1), [a for a, _ in ages], [g for _, g in ages])
-    _write_pairs(out, 'cross_age', 1, spec, people, verification_pairs(spec, spec.cross_age_gap, salt=1), workers, progress)
+    _write_pairs(out, 'cross_age', 1, spec, people, verification_pairs(spec, spec.cross_age_gap, salt=1), workers,
+                 progress)
     _write_pairs(out, 'age_gap', 2, spec, people, verification_pairs(spec, spec.spread_gap, salt=2), workers, progress)
     summary = dict(images=len(faces), train_images=len(records['train']), test_images=len(records['test']),
                    train_identities=spec.n_identities - spec.n_test, test_identities=spec.n_test,
                    pairs_per_bin=2 * spec.folds * spec.pairs_per_fold, seconds=round(time.time() - t0, 1))
-    meta = dict(format='mtlface-synth/1', spec=asdict(spec), summary={k: v for k, v in summary.items() if k != 'seconds'})
+    meta = dict(format='mtlface-synth/1', spec=asdict(spec),
+                summary={k: v for k, v in summary.items() if k != 'seconds'})
     (out / 'metadata.json').write_text(json.dumps(meta, indent=2) + '\n')
     return summary
 
@@ -194,14 +199,17 @@ def build_parser() -> argparse.ArgumentParser:
                                 '(images + annotations.txt, train.rec/.idx, cross-age verification .bin files).')
     p.add_argument('out', type=Path, help='folder to write')
     p.add_argument('--identities', type=int_at_least(2), default=d.n_identities, help='number of people')
-    p.add_argument('--images-per-identity', type=int, default=d.images_per_identity, help='photos per person, ages spread over the age range')
+    p.add_argument('--images-per-identity', type=int, default=d.images_per_identity,
+                   help='photos per person, ages spread over the age range')
     p.add_argument('--size', type=int, default=d.size, help='image side in pixels')
     p.add_argument('--seed', type=int, default=d.seed, help='seed of the people, their ages and the pairs')
     p.add_argument('--test-fraction', type=float, default=d.test_fraction, help='share of people held out')
-    p.add_argument('--nuisance', type=float, default=d.nuisance_strength, help='pose/light/background variation, 0 = none')
+    p.add_argument('--nuisance', type=float, default=d.nuisance_strength,
+                   help='pose/light/background variation, 0 = none')
     p.add_argument('--format', choices=['jpg', 'png'], default=d.image_format, help='image file format')
     p.add_argument('--folds', type=int_at_least(2), default=d.folds, help='folds of each verification set')
-    p.add_argument('--pairs-per-fold', type=int, default=d.pairs_per_fold, help='same-person pairs per fold (and as many different)')
+    p.add_argument('--pairs-per-fold', type=int, default=d.pairs_per_fold,
+                   help='same-person pairs per fold (and as many different)')
     p.add_argument('--no-rec', action='store_true', help='do not write train/train.rec')
     p.add_argument('--workers', type=int_at_least(1), default=1, help='rendering processes')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
