@@ -14,15 +14,21 @@ from .core import MTLFaceConfig, count_parameters, format_count
 __all__ = ['pyramid_pool', 'ChannelAttention', 'SpatialAttention', 'Decomposition', 'AFD']
 
 # %% ../nbs/02_afd.ipynb #38196af0
-def pyramid_pool(x: torch.Tensor,  # (B, C, H, W)
-                 sizes=(1, 2, 3), mode: str = 'avg') -> torch.Tensor:
+def pyramid_pool(x: torch.Tensor,   # (B, C, H, W)
+                 sizes=(1, 2, 3),   # output side of each pooling, s → s×s cells
+                 mode: str = 'avg'  # 'avg' or 'max'
+                ) -> torch.Tensor:
     "Spatial-pyramid pooling: adaptive avg/max pools at each output size, flattened and concatenated."
     pool = F.adaptive_avg_pool2d if mode == 'avg' else F.adaptive_max_pool2d
     return torch.cat([pool(x, s).flatten(1) for s in sizes], 1)  # (B, C·Σ s²)
 
 class ChannelAttention(nn.Module):
     "Gate per channel from avg- and max-pooled spatial pyramids of X: (B, C, H, W) → (B, C, 1, 1) in (0, 1)."
-    def __init__(self, channels: int, pool_sizes=(1, 2, 3), reduction: int = 16, merge: str = 'sum'):
+    def __init__(self, channels: int,   # C of the input
+                 pool_sizes=(1, 2, 3),  # pyramid sizes; (1, 2, 3) pools 14 cells
+                 reduction: int = 16,   # the MLP's hidden width is its input // reduction
+                 merge: str = 'sum'     # 'sum': avg + max pools; 'cat': concatenated (twice the input)
+                ):
         super().__init__()
         self.pool_sizes, self.merge = tuple(pool_sizes), merge
         n_in = channels * sum(s * s for s in self.pool_sizes) * (2 if merge == 'cat' else 1)  # 14C or 28C
@@ -30,7 +36,7 @@ class ChannelAttention(nn.Module):
         self.mlp = nn.Sequential(nn.Conv2d(n_in, hidden, 1, bias=False), nn.ReLU(inplace=True),
                                  nn.Conv2d(hidden, channels, 1, bias=False), nn.BatchNorm2d(channels, momentum=0.01))
 
-    def forward(self, x):
+    def forward(self, x):  # (B, C, H, W)
         avg, mx = pyramid_pool(x, self.pool_sizes, 'avg'), pyramid_pool(x, self.pool_sizes, 'max')  # (B, 14C) each
         v = avg + mx if self.merge == 'sum' else torch.cat([avg, mx], 1)
         return torch.sigmoid(self.mlp(v[:, :, None, None]))  # (B, C, 1, 1)
@@ -38,12 +44,12 @@ class ChannelAttention(nn.Module):
 # %% ../nbs/02_afd.ipynb #fe3848e0
 class SpatialAttention(nn.Module):
     "Gate per position from the channel-wise max and mean of X: (B, C, H, W) → (B, 1, H, W) in (0, 1)."
-    def __init__(self, kernel_size: int = 7):
+    def __init__(self, kernel_size: int = 7):  # side of the conv over the (max, mean) maps; odd
         super().__init__()
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
         self.bn = nn.BatchNorm2d(1, momentum=0.01)
 
-    def forward(self, x):
+    def forward(self, x):  # (B, C, H, W)
         stats = torch.cat([x.amax(1, keepdim=True), x.mean(1, keepdim=True)], 1)  # (B, 2, H, W)
         return torch.sigmoid(self.bn(self.conv(stats)))  # (B, 1, H, W)
 
@@ -56,7 +62,7 @@ class Decomposition(NamedTuple):
 
 class AFD(nn.Module):
     "Attention-based feature decomposition: X → (X_age, X_id, σ(X)) with X_age + X_id = X."
-    def __init__(self, cfg: MTLFaceConfig):
+    def __init__(self, cfg: MTLFaceConfig):  # stage_widths[-1] and the afd_* fields
         super().__init__()
         c = cfg.stage_widths[-1]
         self.channel = ChannelAttention(c, cfg.afd_pool_sizes, cfg.afd_reduction, cfg.afd_pool_merge)

@@ -13,29 +13,36 @@ from .core import MTLFaceConfig, config_from_preset, count_parameters, format_co
 __all__ = ['conv3x3', 'SqueezeExcite', 'BottleneckIR', 'init_xavier', 'IRBackbone', 'build_backbone']
 
 # %% ../nbs/01_backbone.ipynb #1100f492
-def conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
+def conv3x3(c_in: int,       # input channels
+            c_out: int,      # output channels
+            stride: int = 1  # 2 halves H and W
+           ) -> nn.Conv2d:
     "3×3 convolution with padding 1 and no bias (a BatchNorm always follows)."
     return nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
 
 class SqueezeExcite(nn.Module):
     "Squeeze-and-excitation: rescale each channel by a gate computed from its global average."
-    def __init__(self, channels: int, reduction: int = 16):
+    def __init__(self, channels: int,  # C of the input (B, C, H, W)
+                 reduction: int = 16   # hidden width is C // reduction (at least 1)
+                ):
         super().__init__()
         hidden = max(1, channels // reduction)
         self.squeeze = nn.Conv2d(channels, hidden, 1, bias=False)
         self.excite = nn.Conv2d(hidden, channels, 1, bias=False)
 
-    def forward(self, x):
+    def forward(self, x):  # (B, C, H, W)
         gate = torch.sigmoid(self.excite(F.relu(self.squeeze(F.adaptive_avg_pool2d(x, 1)))))  # (B, C, 1, 1)
         return x * gate
 
 # %% ../nbs/01_backbone.ipynb #24fef04b
 class BottleneckIR(nn.Module):
     "Improved residual unit: BN → conv3×3 → BN → PReLU → conv3×3 (strided) → BN [→ SE], plus a shortcut."
-    def __init__(self, c_in: int,  # input channels
-                 width: int,       # output channels
-                 stride: int,      # 2 in the first unit of a stage, else 1
-                 use_se: bool = False, se_reduction: int = 16):
+    def __init__(self, c_in: int,        # input channels
+                 width: int,             # output channels
+                 stride: int,            # 2 in the first unit of a stage, else 1
+                 use_se: bool = False,   # add a squeeze-excite gate (IR-SE)
+                 se_reduction: int = 16  # the gate's channel reduction
+                ):
         super().__init__()
         layers = [nn.BatchNorm2d(c_in), conv3x3(c_in, width), nn.BatchNorm2d(width), nn.PReLU(width),
                   conv3x3(width, width, stride), nn.BatchNorm2d(width)]
@@ -44,10 +51,11 @@ class BottleneckIR(nn.Module):
         self.shortcut = (nn.MaxPool2d(1, stride) if c_in == width else
                          nn.Sequential(nn.Conv2d(c_in, width, 1, stride, bias=False), nn.BatchNorm2d(width)))
 
-    def forward(self, x): return self.residual(x) + self.shortcut(x)
+    def forward(self, x):  # (B, c_in, H, W)
+        return self.residual(x) + self.shortcut(x)
 
 # %% ../nbs/01_backbone.ipynb #aded0080
-def init_xavier(module: nn.Module):
+def init_xavier(module: nn.Module):  # initialised in place, every submodule
     "Xavier-uniform conv/linear weights, zero biases, BatchNorm weight 1 and bias 0 (the authors' code)."
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -59,7 +67,7 @@ def init_xavier(module: nn.Module):
 # %% ../nbs/01_backbone.ipynb #b635ae4c
 class IRBackbone(nn.Module):
     "IR / IR-SE ResNet returning the feature levels (x1, x2, x3, x4, x5); x5 is the mixed feature map X."
-    def __init__(self, cfg: MTLFaceConfig):
+    def __init__(self, cfg: MTLFaceConfig):  # stem_width, stage_widths, units, use_se, se_reduction
         super().__init__()
         self.stem = nn.Sequential(conv3x3(3, cfg.stem_width), nn.BatchNorm2d(cfg.stem_width), nn.PReLU(cfg.stem_width))
         stages, c_in = [], cfg.stem_width

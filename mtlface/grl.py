@@ -22,25 +22,30 @@ class _ReverseGrad(torch.autograd.Function):
     def backward(ctx, grad):
         return -ctx.lambda_ * grad, None
 
-def grad_reverse(x: torch.Tensor, lambda_: float = 1.0) -> torch.Tensor:
+def grad_reverse(x: torch.Tensor,      # any tensor; returned unchanged
+                 lambda_: float = 1.0  # λ: the gradient is multiplied by −λ
+                ) -> torch.Tensor:
     "Identity on `x` going forward; multiplies the incoming gradient by −`lambda_` going back."
     return _ReverseGrad.apply(x, float(lambda_))
 
 class GradientReversal(nn.Module):
     "Module form of `grad_reverse`; set `.lambda_` during training to follow a schedule."
-    def __init__(self, lambda_: float = 1.0):
+    def __init__(self, lambda_: float = 1.0):  # λ: the gradient is multiplied by −λ; may change between steps
         super().__init__()
         self.lambda_ = lambda_
 
-    def forward(self, x): return grad_reverse(x, self.lambda_)
+    def forward(self, x):  # any tensor; returned unchanged
+        return grad_reverse(x, self.lambda_)
 
     def extra_repr(self): return f'lambda_={self.lambda_}'
 
 # %% ../nbs/04_grl.ipynb #a0b1313d
-def grl_lambda_at(step: int,         # current iteration i
-                  total_steps: int,  # iterations I over which λ rises
-                  lo: float = 0.0, hi: float = 1.0,
-                  alpha: float = 10.0) -> float:
+def grl_lambda_at(step: int,           # current iteration i
+                  total_steps: int,    # iterations I over which λ rises
+                  lo: float = 0.0,     # λ at step 0
+                  hi: float = 1.0,     # λ approached as step → total_steps
+                  alpha: float = 10.0  # steepness of the sigmoid
+                 ) -> float:
     "Warm-start value of the GRL coefficient: a sigmoid from `lo` at step 0 towards `hi`."
     p = step / max(1, total_steps)
     return 2 * (hi - lo) / (1 + math.exp(-alpha * p)) - (hi - lo) + lo

@@ -16,28 +16,34 @@ __all__ = ['EmbeddingHead', 'MarginHead', 'CosFace', 'ArcFace', 'build_margin_he
 # %% ../nbs/03_heads.ipynb #6910d640
 class EmbeddingHead(nn.Module):
     "X_id (B, C, s, s) → face embedding (B, D): BN2d → Dropout → flatten → Linear → BN1d."
-    def __init__(self, cfg: MTLFaceConfig):
+    def __init__(self, cfg: MTLFaceConfig):  # stage_widths[-1], feature_size, dropout, embedding_dim
         super().__init__()
         c, s = cfg.stage_widths[-1], cfg.feature_size
         self.net = nn.Sequential(nn.BatchNorm2d(c), nn.Dropout(cfg.dropout), nn.Flatten(),
                                  nn.Linear(c * s * s, cfg.embedding_dim), nn.BatchNorm1d(cfg.embedding_dim))
 
-    def forward(self, id_feat): return self.net(id_feat)
+    def forward(self, id_feat):  # X_id, (B, C, s, s)
+        return self.net(id_feat)
 
 # %% ../nbs/03_heads.ipynb #d32b9f7a
 class MarginHead(nn.Module):
     "Normalised linear classifier; subclasses put a margin on the target logit."
-    def __init__(self, embedding_dim: int, num_classes: int, s: float = 64.0, m: float = 0.35):
+    def __init__(self, embedding_dim: int,  # D of the embeddings
+                 num_classes: int,          # number of training identities
+                 s: float = 64.0,           # scale of the cosines (logit = s·cos)
+                 m: float = 0.35  # margin: subtracted from the cosine (CosFace) or added to the angle (ArcFace)
+                ):
         super().__init__()
         self.s, self.m = s, m
         self.weight = nn.Parameter(torch.empty(num_classes, embedding_dim))
         nn.init.xavier_uniform_(self.weight)
 
-    def cosine(self, emb):
+    def cosine(self, emb):  # (B, D) embeddings, any norm
         "Cosine between each embedding and each class centre: (B, D) → (B, classes)."
         return F.linear(F.normalize(emb, dim=1), F.normalize(self.weight, dim=1)).clamp(-1, 1)
 
-    def margin(self, cos_target): raise NotImplementedError
+    def margin(self, cos_target):  # (B,) cosine to each sample's own class
+        raise NotImplementedError
 
     def forward(self, emb: torch.Tensor,                  # (B, D) embeddings
                 labels: torch.Tensor | None = None):      # (B,) class indices; None → no margin
@@ -48,15 +54,17 @@ class MarginHead(nn.Module):
 
 class CosFace(MarginHead):
     "Large-margin cosine loss head: s·(cos θ − m) on the target class, s·cos θ elsewhere."
-    def margin(self, cos_target): return cos_target - self.m
+    def margin(self, cos_target):  # (B,) cosine to each sample's own class
+        return cos_target - self.m
 
 class ArcFace(MarginHead):
     "Additive angular margin head: s·cos(θ + m) on the target class, s·cos θ elsewhere."
-    def margin(self, cos_target):
+    def margin(self, cos_target):  # (B,) cosine to each sample's own class
         theta = torch.acos(cos_target.clamp(-1 + 1e-7, 1 - 1e-7))
         return torch.where(theta + self.m < math.pi, torch.cos(theta + self.m), cos_target - self.m * math.sin(self.m))
 
-def build_margin_head(cfg: MTLFaceConfig) -> MarginHead:
+def build_margin_head(cfg: MTLFaceConfig  # head, head_s, head_m, embedding_dim, num_classes
+                     ) -> MarginHead:
     "The identity head named by `cfg.head` with the config's s, m and number of classes."
     cls = {'cosface': CosFace, 'arcface': ArcFace}[cfg.head]
     return cls(cfg.embedding_dim, cfg.num_classes, cfg.head_s, cfg.head_m)
@@ -64,18 +72,19 @@ def build_margin_head(cfg: MTLFaceConfig) -> MarginHead:
 # %% ../nbs/03_heads.ipynb #830cb19c
 class AgeEstimator(nn.Module):
     "Age network A: (B, C, s, s) → (age logits (B, max_age+1), group logits (B, N))."
-    def __init__(self, cfg: MTLFaceConfig):
+    def __init__(self, cfg: MTLFaceConfig):  # stage_widths[-1], feature_size, age_hidden, n_ages, n_groups
         super().__init__()
         c, s = cfg.stage_widths[-1], cfg.feature_size
         self.age = nn.Sequential(nn.BatchNorm2d(c), nn.Flatten(), nn.Linear(c * s * s, cfg.age_hidden),
                                  nn.ReLU(inplace=True), nn.Linear(cfg.age_hidden, cfg.n_ages))
         self.group = nn.Linear(cfg.n_ages, cfg.n_groups)
 
-    def forward(self, feat):
+    def forward(self, feat):  # X_age (or GRL(X_id)), (B, C, s, s)
         age_logits = self.age(feat)                 # (B, 101)
         return age_logits, self.group(age_logits)   # (B, 101), (B, N)
 
-def dex_age(age_logits: torch.Tensor) -> torch.Tensor:
+def dex_age(age_logits: torch.Tensor  # (B, n_ages) logits over ages 0, 1, …
+           ) -> torch.Tensor:
     "DEX expectation of the age: Σ_i i·softmax(logits)_i, shape (B,)."
     ages = torch.arange(age_logits.shape[-1], device=age_logits.device, dtype=torch.float32)
     return age_logits.float().softmax(-1) @ ages

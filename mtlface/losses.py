@@ -16,18 +16,20 @@ __all__ = ['age_estimation_loss', 'aifr_loss', 'lsgan_discriminator_loss', 'lsga
 def age_estimation_loss(age_logits: torch.Tensor,    # (B, n_ages) logits over ages 0..max_age
                         group_logits: torch.Tensor,  # (B, N) age-group logits
                         ages: torch.Tensor,          # (B,) true ages in years
-                        n_groups: int) -> torch.Tensor:
+                        n_groups: int                # N, to turn ages into groups
+                       ) -> torch.Tensor:
     "L_AE = MSE(DEX age, age) + CE(group logits, group(age))."
     ages = ages.float()
     return F.mse_loss(dex_age(age_logits), ages) + F.cross_entropy(group_logits.float(), age_to_group(ages, n_groups))
 
 # %% ../nbs/07_losses.ipynb #4641ef14
-def aifr_loss(id_logits: torch.Tensor,   # (B, classes) margin-head logits with the margin applied
-              labels: torch.Tensor,      # (B,) identity labels
-              age_out: tuple,            # (age logits, group logits) of A on X_age
-              da_out: tuple,             # (age logits, group logits) of the adversary on GRL(X_id)
-              ages: torch.Tensor,        # (B,) true ages
-              cfg: MTLFaceConfig) -> dict:
+def aifr_loss(id_logits: torch.Tensor,  # (B, classes) margin-head logits with the margin applied
+              labels: torch.Tensor,     # (B,) identity labels
+              age_out: tuple,           # (age logits, group logits) of A on X_age
+              da_out: tuple,            # (age logits, group logits) of the adversary on GRL(X_id)
+              ages: torch.Tensor,       # (B,) true ages
+              cfg: MTLFaceConfig        # fr_age_loss_weight, fr_da_loss_weight, n_groups
+             ) -> dict:
     "L_AIFR and its parts: {'loss', 'id', 'age', 'da'} (parts detached for logging)."
     l_id = F.cross_entropy(id_logits.float(), labels)
     l_age = age_estimation_loss(*age_out, ages, cfg.n_groups)
@@ -36,21 +38,25 @@ def aifr_loss(id_logits: torch.Tensor,   # (B, classes) margin-head logits with 
     return dict(loss=total, id=l_id.detach(), age=l_age.detach(), da=l_da.detach())
 
 # %% ../nbs/07_losses.ipynb #fb168def
-def lsgan_discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+def lsgan_discriminator_loss(real_scores: torch.Tensor,  # D(real faces, their groups), (B, 1, h, w)
+                             fake_scores: torch.Tensor   # D(detached generated faces, t), (B, 1, h, w)
+                            ) -> torch.Tensor:
     "½·[mean((D(real) − 1)²) + mean(D(fake)²)]; pass fake scores of detached generated faces."
     return 0.5 * ((real_scores.float() - 1).pow(2).mean() + fake_scores.float().pow(2).mean())
 
-def lsgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+def lsgan_generator_loss(fake_scores: torch.Tensor  # D(I_t, t), (B, 1, h, w)
+                        ) -> torch.Tensor:
     "½·mean((D(I_t) − 1)²)."
     return 0.5 * (fake_scores.float() - 1).pow(2).mean()
 
 # %% ../nbs/07_losses.ipynb #349d61fb
-def fas_generator_loss(fake_scores: torch.Tensor,          # D(I_t, t), (B, 1, h, w)
-                       aged_group_logits: torch.Tensor,    # A_group(X_age of I_t), (B, N)
-                       target_groups: torch.Tensor,        # (B,) t
-                       aged_id_feat: torch.Tensor,         # X_id of I_t, (B, C, s, s)
-                       source_id_feat: torch.Tensor,       # X_id of the source face, (B, C, s, s)
-                       cfg: MTLFaceConfig) -> dict:
+def fas_generator_loss(fake_scores: torch.Tensor,        # D(I_t, t), (B, 1, h, w)
+                       aged_group_logits: torch.Tensor,  # A_group(X_age of I_t), (B, N)
+                       target_groups: torch.Tensor,      # (B,) t
+                       aged_id_feat: torch.Tensor,       # X_id of I_t, (B, C, s, s)
+                       source_id_feat: torch.Tensor,     # X_id of the source face, (B, C, s, s)
+                       cfg: MTLFaceConfig                # fas_gan/id/age_loss_weight
+                      ) -> dict:
     "L_FAS for the generator and its parts: {'loss', 'adv', 'id', 'age'} (parts detached)."
     l_adv = lsgan_generator_loss(fake_scores)
     l_id = F.mse_loss(aged_id_feat.float(), source_id_feat.float())
