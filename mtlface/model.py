@@ -270,16 +270,17 @@ MTLFace.from_pretrained = staticmethod(from_pretrained)
 # %% ../nbs/08_model.ipynb #2d9e4424
 SYNTHESIS_FIELDS = ('icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditioning', 'decoder_out_width',
                     'disc_width', 'disc_layers', 'disc_spectral_norm', 'fas_gan_loss_weight', 'fas_id_loss_weight',
-                    'fas_age_loss_weight', 'fas_age_bn')   # the synthesis side's options: free when FAS starts from AIFR
+                    'fas_age_loss_weight', 'fas_age_bn')   # the synthesis side: free when FAS starts from AIFR
 
 def fas_model_from(init_from,                # a `save_pretrained` folder of an AIFR model
                    model_cfg: MTLFaceConfig  # FAS's options: the recognition side's must match the saved ones
                   ) -> MTLFace:
-    "FAS from an AIFR model: its recognition side (checked against `model_cfg`), the synthesis side as `model_cfg` says."
+    "FAS from an AIFR model: its recognition side (checked against `model_cfg`), the synthesis side from `model_cfg`."
     from dataclasses import replace
     from safetensors.torch import load_file
     d, saved = Path(init_from), saved_config(init_from)
-    clash = {k: v for k, v in config_diff(saved, replace(model_cfg, num_classes=saved.num_classes), only_arch=True).items()
+    wanted = replace(model_cfg, num_classes=saved.num_classes)
+    clash = {k: v for k, v in config_diff(saved, wanted, only_arch=True).items()
              if k not in SYNTHESIS_FIELDS}
     if clash:
         raise ValueError(f'{d}: its recognition side was built with other options ({describe_diff(clash)}); '

@@ -170,7 +170,7 @@ def write_synthetic_dataset(out,                            # folder to write (c
 # %% ../nbs/12_synth_data.ipynb #bd819e8b
 def synthetic_truth(data  # a dataset folder; only one written by `mtlface-synth` (its metadata.json) has a truth
                    ):
-    "For a synthetic set, `truth(record, group, n_groups)` → the record's face at the group's centre age (H×W×3 uint8); else None."
+    "A synthetic set's `truth(record, group, n_groups)`: the face at the group's centre age (H×W×3 uint8); else None."
     meta = Path(data) / 'metadata.json'
     if not meta.exists(): return None
     m = json.loads(meta.read_text())
