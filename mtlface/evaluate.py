@@ -19,8 +19,9 @@ from .core import OneLineParser, UsageError, check_free_space, check_writable, i
 from .data import DataFormatError, read_annotations, require_file
 from PIL import Image
 from .metrics import (VerificationReport, verification_report, pair_distances, threshold_at_far, roc_points,
-                             roc_auc, GAP_EDGES, gap_bins, age_mae, group_confusion, group_accuracy, gallery_probe_by_age,
-                             rank1_accuracy, identity_preservation, ssim, mean_ci, changed_pixels, masked_l1, age_smoothness)
+                             roc_auc, GAP_EDGES, gap_bins, age_mae, group_confusion, group_accuracy,
+                             gallery_probe_by_age, rank1_accuracy, identity_preservation, ssim, mean_ci, changed_pixels,
+                             masked_l1, age_smoothness)
 
 # %% auto #0
 __all__ = ['FAS_MEASURES', 'to_batch', 'model_device', 'embed_faces', 'read_pair_ages', 'verify_bin', 'read_pair_list',
@@ -30,12 +31,15 @@ __all__ = ['FAS_MEASURES', 'to_batch', 'model_device', 'embed_faces', 'read_pair
            'build_eval_parser', 'check_eval_inputs', 'eval_main']
 
 # %% ../nbs/14_evaluate.ipynb #11f3c33a
-def to_batch(images: list[np.ndarray], size: int) -> torch.Tensor:
+def to_batch(images: list[np.ndarray],  # H×W×3 uint8 face images
+             size: int                  # side of the model's input, in pixels
+            ) -> torch.Tensor:
     "H×W×3 uint8 images → (B, 3, size, size) float tensor in [−1, 1] (resized when needed)."
     from mtlface.data import to_model_input
     return torch.stack([to_model_input(im, size) for im in images])
 
-def model_device(model) -> torch.device:
+def model_device(model  # any torch module with parameters
+                ) -> torch.device:
     "The device of a model's parameters: where evaluation runs (inputs go there, results come back to the CPU)."
     return next(model.parameters()).device
 
@@ -43,8 +47,13 @@ def _autocast(dev: torch.device, enabled: bool):
     "bf16 autocast on the device's type when asked (no context otherwise: not every device type has autocast)."
     return torch.autocast(dev.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
 
-def embed_faces(model, images: list[np.ndarray], batch_size: int = 64, flip_test: bool = True,
-                autocast: bool = False, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def embed_faces(model,                     # an MTLFace (anything with `encode` and `config.image_size`)
+                images: list[np.ndarray],  # H×W×3 uint8 face images
+                batch_size: int = 64,      # faces per forward pass
+                flip_test: bool = True,    # embed each face and its mirror image, summed
+                autocast: bool = False,    # bf16 autocast on the model's device
+                progress: bool = False     # show a progress bar
+               ) -> tuple[np.ndarray, np.ndarray]:
     "Unit embeddings (N, D) and estimated ages (N,) of uint8 face images, in batches, on the model's device."
     from tqdm.auto import tqdm
     size, embs, ages, dev = model.config.image_size, [], [], model_device(model)
@@ -54,14 +63,23 @@ def embed_faces(model, images: list[np.ndarray], batch_size: int = 64, flip_test
         embs.append(F.normalize(e.float(), dim=1).cpu().numpy()); ages.append(a.float().cpu().numpy())
     return np.concatenate(embs), np.concatenate(ages)
 
-def read_pair_ages(path) -> np.ndarray:
+def read_pair_ages(path  # a `<name>_pairs.txt`: `pair id_a age_a id_b age_b same` lines, '#' comments
+                  ) -> np.ndarray:
     "Ages (P, 2) of both faces of each pair from a `*_pairs.txt` written by `mtlface-synth`."
-    rows = [l.split() for l in require_file(path, 'a pair-ages list').read_text().splitlines() if l.strip() and not l.startswith('#')]
+    rows = [l.split() for l in require_file(path, 'a pair-ages list').read_text().splitlines()
+            if l.strip() and not l.startswith('#')]
     try: return np.array([[float(r[2]), float(r[4])] for r in rows])
-    except (IndexError, ValueError) as e: raise ValueError(f'{path}: expected `pair id_a age_a id_b age_b same` lines ({e})') from None
+    except (IndexError, ValueError) as e:
+        raise ValueError(f'{path}: expected `pair id_a age_a id_b age_b same` lines ({e})') from None
 
-def verify_bin(model, path, batch_size: int = 64, flip_test: bool = True, autocast: bool = False,
-               progress: bool = False, limit_pairs: int | None = None) -> tuple[VerificationReport, dict]:
+def verify_bin(model,                          # an MTLFace, on any device
+               path,                           # an insightface verification `.bin`
+               batch_size: int = 64,           # faces per forward pass
+               flip_test: bool = True,         # embed each face and its mirror image, summed
+               autocast: bool = False,         # bf16 autocast on the model's device
+               progress: bool = False,         # show a progress bar
+               limit_pairs: int | None = None  # evaluate only the first pairs (at least 10); None: all
+              ) -> tuple[VerificationReport, dict]:
     "Evaluate `model` on an insightface verification `.bin` (with `<name>_pairs.txt` ages beside it if present)."
     path = Path(path)
     bins, issame = read_verification_bin(path)
@@ -79,13 +97,15 @@ def verify_bin(model, path, batch_size: int = 64, flip_test: bool = True, autoca
     return verification_report(dist, issame, path.stem, gaps), dict(dist=dist, issame=issame, gaps=gaps)
 
 # %% ../nbs/14_evaluate.ipynb #87543b72
-def read_pair_list(path) -> tuple[list[Path], np.ndarray, np.ndarray | None]:
+def read_pair_list(path  # text file of `path_a path_b same [age_a age_b]` lines, paths relative to it
+                  ) -> tuple[list[Path], np.ndarray, np.ndarray | None]:
     "Read `path_a path_b same [age_a age_b]` lines: image paths (2P), same flags (P,), ages (P, 2) or None."
     path = require_file(path, 'a pair list'); paths, same, ages = [], [], []
     for n, line in enumerate(path.read_text().splitlines(), 1):
         f = line.split()
         if not f or f[0].startswith('#'): continue
-        if len(f) not in (3, 5): raise ValueError(f'{path}:{n}: expected `path_a path_b same [age_a age_b]`, got {len(f)} fields')
+        if len(f) not in (3, 5):
+            raise ValueError(f'{path}:{n}: expected `path_a path_b same [age_a age_b]`, got {len(f)} fields')
         if f[2] not in ('0', '1'): raise ValueError(f'{path}:{n}: same must be 0 or 1, got {f[2]!r}')
         try: a = [float(f[3]), float(f[4])] if len(f) == 5 else None
         except ValueError: raise ValueError(f'{path}:{n}: ages must be numbers, got {f[3]!r} {f[4]!r}') from None
@@ -94,8 +114,13 @@ def read_pair_list(path) -> tuple[list[Path], np.ndarray, np.ndarray | None]:
     has_ages = all(a is not None for a in ages)
     return paths, np.array(same), (np.array(ages) if has_ages else None)
 
-def verify_pair_list(model, path, batch_size: int = 64, flip_test: bool = True, autocast: bool = False,
-                     progress: bool = False) -> tuple[VerificationReport, dict]:
+def verify_pair_list(model,                   # an MTLFace, on any device
+                     path,                    # a pair list (see `read_pair_list`)
+                     batch_size: int = 64,    # faces per forward pass
+                     flip_test: bool = True,  # embed each face and its mirror image, summed
+                     autocast: bool = False,  # bf16 autocast on the model's device
+                     progress: bool = False   # show a progress bar
+                    ) -> tuple[VerificationReport, dict]:
     "Evaluate `model` on a pair list (see `read_pair_list`) with the 10-fold protocol."
     paths, issame, ages = read_pair_list(path)
     emb, _ = embed_faces(model, [load_image(p) for p in paths], batch_size, flip_test, autocast, progress)
@@ -106,24 +131,37 @@ def verify_pair_list(model, path, batch_size: int = 64, flip_test: bool = True, 
 # %% ../nbs/14_evaluate.ipynb #d2203f85
 class AgeCNN(torch.nn.Module):
     "Small independent age estimator: (B, 3, H, W) in [−1, 1] → DEX age (B,) via 101 age logits."
-    def __init__(self, width: int = 32, max_age: int = 100):
+    def __init__(self,
+                 width: int = 32,    # channels of the first conv; doubled twice (32, 64, 128, 128)
+                 max_age: int = 100  # oldest age in years: max_age + 1 age logits
+                ):
         super().__init__()
         layers, c = [], 3
         for k in range(4):
-            layers += [torch.nn.Conv2d(c, width * 2 ** min(k, 2), 3, 2, 1), torch.nn.BatchNorm2d(width * 2 ** min(k, 2)), torch.nn.ReLU(True)]
+            layers += [torch.nn.Conv2d(c, width * 2 ** min(k, 2), 3, 2, 1),
+                       torch.nn.BatchNorm2d(width * 2 ** min(k, 2)), torch.nn.ReLU(True)]
             c = width * 2 ** min(k, 2)
         self.features = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
         self.head = torch.nn.Linear(c, max_age + 1)
 
-    def logits(self, x): return self.head(self.features(x))
+    def logits(self,
+               x  # (B, 3, H, W) faces in [−1, 1]
+              ): return self.head(self.features(x))
 
-    def forward(self, x):
+    def forward(self,
+                x  # (B, 3, H, W) faces in [−1, 1]
+               ):
         from mtlface.heads import dex_age
         return dex_age(self.logits(x))
 
-def train_age_cnn(images: torch.Tensor, ages: torch.Tensor, steps: int = 300, batch_size: int = 64,
-                  lr: float = 3e-3, seed: int = 0, progress: bool = False,
-                  device=None                      # where to train and keep it (default: the CPU)
+def train_age_cnn(images: torch.Tensor,  # (N, 3, H, W) training faces in [−1, 1]
+                  ages: torch.Tensor,    # (N,) their ages, in years
+                  steps: int = 300,      # optimiser steps (AdamW, one-cycle schedule)
+                  batch_size: int = 64,  # faces per step, drawn with replacement
+                  lr: float = 3e-3,      # peak learning rate
+                  seed: int = 0,         # seed of the weights, batches and flips
+                  progress: bool = False,  # show a progress bar
+                  device=None            # where to train and keep it (default: the CPU)
                  ) -> AgeCNN:
     "Train an `AgeCNN` on faces (N, 3, H, W) in [−1, 1] with known ages (L1 on the DEX age + CE on the age)."
     from tqdm.auto import tqdm
@@ -192,7 +230,8 @@ def fas_measures(model,                          # an MTLFace (anything with `ag
             m['ssim'] = ssim(c.flatten(0, 1), truths.flatten(0, 1)).reshape(S, n).numpy()
         for k, v in m.items():
             share = k.startswith(('age_', 'monotone_'))
-            res.setdefault(k, {})[name] = mean_ci(np.nanmean(np.asarray(v, dtype=np.float64), axis=1), (0, 1) if share else None)
+            res.setdefault(k, {})[name] = mean_ci(np.nanmean(np.asarray(v, dtype=np.float64), axis=1),
+                                                  (0, 1) if share else None)
     out = dict(sources=S, pairs=S * n, measures=res, smoothness=age_smoothness(aged))
     if mask is not None: out['changed_pixel_share'] = float(mask.float().mean())
     return out
@@ -212,35 +251,45 @@ FAS_MEASURES = {  # name: (label, True when higher is better, shown as a percent
 def _fmt(ci: dict, pct: bool) -> str:
     if ci['n'] == 0 or ci['mean'] != ci['mean']: return '–'
     f = (lambda v: f'{100 * v:.1f}') if pct else (lambda v: f'{v:.3f}')
-    return f"{f(ci['mean'])}{'%' if pct else ''} [{f(ci['lo'])}, {f(ci['hi'])}]" if ci['hi'] == ci['hi'] else f(ci['mean'])
+    return (f"{f(ci['mean'])}{'%' if pct else ''} [{f(ci['lo'])}, {f(ci['hi'])}]" if ci['hi'] == ci['hi']
+            else f(ci['mean']))
 
-def fas_table(fas: dict) -> str:
-    "Markdown table of `fas_measures`: each measure for the aged faces, the unchanged input and the truth, with 95% CIs."
+def fas_table(fas: dict  # what `fas_measures` returns
+             ) -> str:
+    ("Markdown table of `fas_measures`: each measure for the aged faces, the unchanged input and the truth, "
+     "with 95% CIs.")
     rows = ['| measure | aged | input unchanged | truth (ceiling) |', '|---|---|---|---|']
     for k, (label, _, pct) in FAS_MEASURES.items():
         if k not in fas['measures']: continue
         m = fas['measures'][k]
-        rows.append(f"| {label} | {' | '.join(_fmt(m[c], pct) if c in m else '–' for c in ('aged', 'input', 'truth'))} |")
+        rows.append(f"| {label} | "
+                    f"{' | '.join(_fmt(m[c], pct) if c in m else '–' for c in ('aged', 'input', 'truth'))} |")
     return '\n'.join(rows)
 
-def fas_summary(fas: dict) -> str:
+def fas_summary(fas: dict  # what `fas_measures` returns
+               ) -> str:
     "One line: the headline FAS measures of the aged faces beside the unchanged input."
     m = fas['measures']; key = 'age_independent' if 'age_independent' in m else 'age_own_expected'
     parts = [f"aged faces ({fas['pairs']} pairs): in target group {100 * m[key]['aged']['mean']:.1f}% "
-             f"(input {100 * m[key]['input']['mean']:.1f}%)", f"identity cosine {m['identity_cosine']['aged']['mean']:.3f}"]
+             f"(input {100 * m[key]['input']['mean']:.1f}%)",
+             f"identity cosine {m['identity_cosine']['aged']['mean']:.3f}"]
     if 'l1' in m: parts.append(f"L1 to truth {m['l1']['aged']['mean']:.4f} (input {m['l1']['input']['mean']:.4f})")
     return ', '.join(parts)
 
 # %% ../nbs/14_evaluate.ipynb #8cb2efc3
-def plot_fas_measures(fas: dict, axs=None):
+def plot_fas_measures(fas: dict,  # what `fas_measures` returns
+                      axs=None    # one matplotlib Axes per measure; None: a new figure
+                     ):
     "Point-and-interval plot of each FAS measure for the aged faces, the unchanged input and the truth."
     import matplotlib.pyplot as plt
     keys = [k for k in FAS_MEASURES if k in fas['measures']]
     if axs is None: _, axs = plt.subplots(1, len(keys), figsize=(2.1 * len(keys), 2.6))
     colours = dict(aged='tab:red', input='tab:gray', truth='tab:green')
     for ax, k in zip(np.atleast_1d(axs), keys):
-        for i, (c, ci) in enumerate((c, fas['measures'][k][c]) for c in ('aged', 'input', 'truth') if c in fas['measures'][k]):
-            ax.errorbar([i], [ci['mean']], yerr=[[ci['mean'] - ci['lo']], [ci['hi'] - ci['mean']]] if ci['n'] > 1 else None,
+        for i, (c, ci) in enumerate((c, fas['measures'][k][c]) for c in ('aged', 'input', 'truth')
+                                    if c in fas['measures'][k]):
+            ax.errorbar([i], [ci['mean']],
+                        yerr=[[ci['mean'] - ci['lo']], [ci['hi'] - ci['mean']]] if ci['n'] > 1 else None,
                         fmt='o', color=colours[c], capsize=3)
         names = [c for c in ('aged', 'input', 'truth') if c in fas['measures'][k]]
         ax.set_xticks(range(len(names)), names, fontsize=7); ax.set_xlim(-0.5, len(names) - 0.5)
@@ -249,7 +298,9 @@ def plot_fas_measures(fas: dict, axs=None):
     return axs
 
 # %% ../nbs/14_evaluate.ipynb #dc2b57c1
-def plot_roc(curves: dict, ax=None):
+def plot_roc(curves: dict,  # {name: (dist, issame)}: (P,) distances and same-person flags per pair set
+             ax=None        # matplotlib Axes to draw on; None: a new figure
+            ):
     "ROC curves {name: (dist, issame)} on a log-FPR axis."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(4.5, 4))
@@ -257,10 +308,16 @@ def plot_roc(curves: dict, ax=None):
         fpr, tpr = roc_points(dist, issame)
         ax.plot(np.maximum(fpr, 1e-4), tpr, label=f'{name} (AUC {roc_auc(dist, issame):.3f})')
     ax.set_xscale('log'); ax.set_xlim(1e-4, 1); ax.set_ylim(0, 1.01); ax.axvline(1e-3, ls=':', c='k', lw=1)
-    ax.set_xlabel('false accept rate'); ax.set_ylabel('true accept rate'); ax.legend(fontsize=7); ax.set_title('ROC', fontsize=9)
+    ax.set_xlabel('false accept rate'); ax.set_ylabel('true accept rate'); ax.legend(fontsize=7)
+    ax.set_title('ROC', fontsize=9)
     return ax
 
-def plot_similarity_by_gap(dist, issame, gaps, edges=GAP_EDGES, axs=None):
+def plot_similarity_by_gap(dist,             # (P,) squared distance of each pair, in [0, 4]
+                           issame,           # (P,) True for same-person pairs
+                           gaps,             # (P,) age gap of each pair, in years
+                           edges=GAP_EDGES,  # increasing age-gap bin edges, in years
+                           axs=None          # one matplotlib Axes per non-empty bin; None: a new figure
+                          ):
     "Histograms of cosine similarity for same/different pairs, one panel per age-gap bin."
     import matplotlib.pyplot as plt
     cos, issame, gaps = 1 - np.asarray(dist) / 2, np.asarray(issame, bool), np.asarray(gaps)
@@ -270,12 +327,15 @@ def plot_similarity_by_gap(dist, issame, gaps, edges=GAP_EDGES, axs=None):
     for ax, (lo, hi, m) in zip(axs, bins):
         for s, c, lab in ((True, 'C2', 'same'), (False, 'C3', 'different')):
             vals = cos[m & (issame == s)]
-            if len(vals): ax.hist(vals, bins=30, range=(-1, 1), color=c, alpha=0.6, density=True, label=lab)  # an empty one has no density
+            if len(vals):   # an empty one has no density
+                ax.hist(vals, bins=30, range=(-1, 1), color=c, alpha=0.6, density=True, label=lab)
         ax.set_title(f'age gap {lo}-{hi} y', fontsize=8); ax.set_xlabel('cosine similarity', fontsize=8)
     next(ax for ax in axs if ax.get_legend_handles_labels()[0]).legend(fontsize=7)
     return axs
 
-def plot_age_confusion(confusion: np.ndarray, ax=None):
+def plot_age_confusion(confusion: np.ndarray,  # (N, N) counts: rows true age groups, columns estimated
+                       ax=None                 # matplotlib Axes to draw on; None: a new figure
+                      ):
     "Heat map of an age-group confusion matrix (rows: true group), normalised per row."
     import matplotlib.pyplot as plt, seaborn as sns
     if ax is None: _, ax = plt.subplots(figsize=(4.2, 3.6))
@@ -286,7 +346,11 @@ def plot_age_confusion(confusion: np.ndarray, ax=None):
     ax.set_xlabel('estimated group'); ax.set_ylabel('true group'); ax.set_title('age groups', fontsize=9)
     return ax
 
-def plot_aged_grid(sources: torch.Tensor, sequences: torch.Tensor, truths: torch.Tensor | None = None, n_groups: int = 7):
+def plot_aged_grid(sources: torch.Tensor,               # (S, 3, H, W) source faces in [−1, 1]
+                   sequences: torch.Tensor,             # (S, N, 3, H, W) each face aged to every group
+                   truths: torch.Tensor | None = None,  # (S, N, 3, H, W) true aged faces, drawn below; None: none
+                   n_groups: int = 7                    # number of age groups N
+                  ):
     "Grid: each row a source face then its aged faces for groups 0..N−1 (and the ground truth below, if given)."
     import matplotlib.pyplot as plt
     from mtlface.core import tensor_to_image
@@ -307,17 +371,21 @@ def plot_aged_grid(sources: torch.Tensor, sequences: torch.Tensor, truths: torch
 
 # %% ../nbs/14_evaluate.ipynb #eacce8e7
 @torch.no_grad()
-def evaluate_model(model, data,                        # a dataset folder (see above)
+def evaluate_model(model,                              # an MTLFace, on any device
+                   data,                               # a dataset folder (see above)
                    out=None,                           # write report.json and PNG plots here
                    max_faces: int = 400,               # test faces for age and identification measures
                    fas_faces: int = 60,                # source faces aged to every group (60 × 7 groups = 420 pairs)
                    age_cnn_steps: int = 300,           # training steps of the independent age estimator (0: skip)
-                   flip_test: bool = True, autocast: bool = False, batch_size: int = 64,
+                   flip_test: bool = True,             # embed each face and its mirror image, summed
+                   autocast: bool = False,             # bf16 autocast on the model's device
+                   batch_size: int = 64,               # faces per forward pass
                    limit_pairs: int | None = None,     # evaluate only the first pairs of each .bin (quick looks)
-                   progress: bool = True,
+                   progress: bool = True,              # show progress bars
                    pair_lists=(),                      # extra `path_a path_b same [age_a age_b]` pair lists
                    test_faces=None,                    # `FaceRecord`s for the age measures instead of data/test.txt
-                   truth=None) -> dict:                # the true aged faces: truth(record, group, n_groups) → H×W×3 uint8
+                   truth=None                          # truth(record, group, n_groups) → H×W×3 uint8 true aged face
+                  ) -> dict:
     "Run verification, identification, age estimation and face-age-synthesis measures; returns the report."
     from mtlface.data import read_annotations
     data, t0 = Path(data), time.time()
@@ -342,7 +410,8 @@ def evaluate_model(model, data,                        # a dataset folder (see a
                              confusion=conf.tolist(), faces=len(recs))
         g, p = gallery_probe_by_age(ids, true_ages, 'oldest')
         if len(g) > 1: report['identification'] = dict(rank1=rank1_accuracy(emb[g], ids[g], emb[p], ids[p]),
-                                                       gallery=len(g), probes=len(p), protocol='youngest gallery, oldest probe')
+                                                       gallery=len(g), probes=len(p),
+                                                       protocol='youngest gallery, oldest probe')
         report.update(_evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out, truth))
     report['seconds'] = round(time.time() - t0, 1)
     if out is not None: _write_outputs(Path(out), report, curves, conf if 'age' in report else None)
@@ -351,8 +420,9 @@ def evaluate_model(model, data,                        # a dataset folder (see a
 def fas_sources(records,                 # `FaceRecord`s to take the source faces from
                 faces: int,              # how many, spread evenly over `records`
                 size: int,               # the model's image_size
-                n_groups: int = 7,
-                truth=None               # truth(record, group, n_groups) → H×W×3 uint8 face at the group's age; None: no truths
+                n_groups: int = 7,       # number of age groups
+                truth=None               # truth(record, group, n_groups) → H×W×3 uint8 face at the group's age;
+                                         # None: no truths
                ) -> tuple[list, torch.Tensor, torch.Tensor | None]:
     "The picked records, their images (S, 3, H, W) and, when `truth` is given, the true aged faces (S, N, 3, H, W)."
     pick = [records[i] for i in spread_indices(len(records), faces)]
@@ -369,7 +439,8 @@ def _evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress,
         from mtlface.data import read_annotations
         train = read_annotations(data / 'train.txt', min_faces=1)
         train = [train[i] for i in spread_indices(len(train), 2000)]
-        age_cnn = train_age_cnn(to_batch([load_image(r.path) for r in train], size), torch.tensor([r.age for r in train]),
+        age_cnn = train_age_cnn(to_batch([load_image(r.path) for r in train], size),
+                                torch.tensor([r.age for r in train]),
                                 steps=age_cnn_steps, progress=progress, device=dev)
     fas = fas_measures(model, src, truths, age_cnn, aged=seq)
     if curves:   # verification at the FAR = 1e-3 threshold of the first verification set
@@ -397,9 +468,11 @@ def _write_outputs(out: Path, report: dict, curves: dict, confusion):
             if v['gaps'] is None: continue
             axs = plot_similarity_by_gap(v['dist'], v['issame'], v['gaps'])
             axs[0].figure.suptitle(f'{name}: same vs different pairs by age gap', fontsize=9)
-            axs[0].figure.tight_layout(); axs[0].figure.savefig(out / f'similarity_by_gap_{name}.png', dpi=110); plt.close(axs[0].figure)
+            axs[0].figure.tight_layout(); axs[0].figure.savefig(out / f'similarity_by_gap_{name}.png', dpi=110)
+            plt.close(axs[0].figure)
     if confusion is not None:
-        ax = plot_age_confusion(confusion); ax.figure.tight_layout(); ax.figure.savefig(out / 'age_confusion.png', dpi=110)
+        ax = plot_age_confusion(confusion); ax.figure.tight_layout()
+        ax.figure.savefig(out / 'age_confusion.png', dpi=110)
         plt.close(ax.figure)
 
 # %% ../nbs/14_evaluate.ipynb #4769b5b4
@@ -438,7 +511,8 @@ def align_pair_list(path,              # a `path_a path_b same [age_a age_b]` li
         if p in done: continue
         done[p] = folder / f'{len(done):06d}.png'
         Image.fromarray(align_photo(load_photo(p), size, detector=detector, name=f'{path}: {p}').face).save(done[p])
-    rows = [f'{done[paths[2 * i]].name} {done[paths[2 * i + 1]].name} {int(s)}' + ('' if ages is None else f' {ages[i, 0]} {ages[i, 1]}')
+    rows = [f'{done[paths[2 * i]].name} {done[paths[2 * i + 1]].name} {int(s)}'
+            + ('' if ages is None else f' {ages[i, 0]} {ages[i, 1]}')
             for i, s in enumerate(same)]
     out = folder / Path(path).name
     out.write_text('\n'.join(rows) + '\n')
@@ -451,7 +525,8 @@ def quick_eval(net,                  # an MTLFace, on any device
                pairs: int = 600,     # verification pairs taken from the start of the first .bin
                faces: int = 200      # test faces for the age MAE, spread evenly over test.txt
               ) -> dict:
-    "Light evaluation for the training loop: verification on the first .bin, age MAE on test faces, aged-face grid (on `net`'s device)."
+    ("Light evaluation for the training loop: verification on the first .bin, age MAE on test faces, "
+     "aged-face grid (on `net`'s device).")
     data, res = Path(data), {}
     bins = sorted(data.glob('*.bin'))
     if bins:
@@ -477,11 +552,13 @@ def pick_device(name: str | None = None  # 'cpu', 'cuda', 'cuda:N' or 'mps'; Non
     "The device to evaluate on; a `UsageError` naming --device when this machine has no such device."
     if name is None: return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     try: dev = torch.device(name)
-    except (RuntimeError, ValueError): raise UsageError(f'--device {name}: not a device (cpu, cuda, cuda:1, mps)') from None
+    except (RuntimeError, ValueError):
+        raise UsageError(f'--device {name}: not a device (cpu, cuda, cuda:1, mps)') from None
     n_cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if dev.type == 'cpu': return dev
     if dev.type == 'cuda':
-        if n_cuda == 0: raise UsageError(f'--device {name}: no CUDA device here (torch {torch.__version__}); use --device cpu')
+        if n_cuda == 0:
+            raise UsageError(f'--device {name}: no CUDA device here (torch {torch.__version__}); use --device cpu')
         if dev.index is not None and dev.index >= n_cuda:
             raise UsageError(f'--device {name}: this machine has {n_cuda} CUDA device(s), cuda:0 to cuda:{n_cuda - 1}')
         return dev
@@ -493,29 +570,45 @@ def build_eval_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog='mtlface-eval', description='Evaluate an MTLFace checkpoint: verification (10-fold, '
                                 'TAR@FAR, by age gap), identification, age estimation and face age synthesis.')
     p.add_argument('checkpoint', type=Path, help='folder written by save_pretrained (config.json + model.safetensors)')
-    p.add_argument('data', type=Path, help='dataset folder: *.bin verification sets, test.txt/train.txt annotation lists')
-    p.add_argument('--out', type=Path, default=None, help='folder for report.json and plots (default: CHECKPOINT/../eval)')
-    p.add_argument('--max-faces', type=int_at_least(1), default=400, help='test faces used for identification and age estimation')
-    p.add_argument('--fas-faces', type=int_at_least(1), default=60, help='source faces aged to every group (pairs = faces × groups)')
-    p.add_argument('--age-cnn-steps', type=int_at_least(0), default=300, help='independent age estimator training steps (0: skip)')
-    p.add_argument('--limit-pairs', type=int_at_least(10), default=None, help='evaluate only the first pairs of each .bin')
-    p.add_argument('--pair-list', type=Path, action='append', default=[], help='also verify this `path_a path_b same [age_a age_b]` list (repeatable)')
-    p.add_argument('--rec-ages', type=Path, default=None, help="ages for DATA's train.rec (the authors' annotations or `record_index age` lines): age measures on those faces")
-    p.add_argument('--align', action='store_true', help='align the photos of --pair-list lists first (five landmarks, mtlface[align] detector)')
+    p.add_argument('data', type=Path,
+                   help='dataset folder: *.bin verification sets, test.txt/train.txt annotation lists')
+    p.add_argument('--out', type=Path, default=None,
+                   help='folder for report.json and plots (default: CHECKPOINT/../eval)')
+    p.add_argument('--max-faces', type=int_at_least(1), default=400,
+                   help='test faces used for identification and age estimation')
+    p.add_argument('--fas-faces', type=int_at_least(1), default=60,
+                   help='source faces aged to every group (pairs = faces × groups)')
+    p.add_argument('--age-cnn-steps', type=int_at_least(0), default=300,
+                   help='independent age estimator training steps (0: skip)')
+    p.add_argument('--limit-pairs', type=int_at_least(10), default=None,
+                   help='evaluate only the first pairs of each .bin')
+    p.add_argument('--pair-list', type=Path, action='append', default=[],
+                   help='also verify this `path_a path_b same [age_a age_b]` list (repeatable)')
+    p.add_argument('--rec-ages', type=Path, default=None,
+                   help="ages for DATA's train.rec (the authors' annotations or `record_index age` lines): "
+                        "age measures on those faces")
+    p.add_argument('--align', action='store_true',
+                   help='align the photos of --pair-list lists first (five landmarks, mtlface[align] detector)')
     p.add_argument('--batch-size', type=int_at_least(1), default=64, help='faces per forward pass')
     p.add_argument('--no-flip', action='store_true', help='no flip test')
-    p.add_argument('--bf16', action='store_true', help='bf16 autocast on the device (fast on GPUs and on CPUs with bf16 units)')
-    p.add_argument('--device', default=None, help='where to evaluate: cpu, cuda, cuda:N or mps (default: cuda if available, else cpu)')
+    p.add_argument('--bf16', action='store_true',
+                   help='bf16 autocast on the device (fast on GPUs and on CPUs with bf16 units)')
+    p.add_argument('--device', default=None,
+                   help='where to evaluate: cpu, cuda, cuda:N or mps (default: cuda if available, else cpu)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
-def check_eval_inputs(data, pair_lists=(), limit_pairs: int | None = None):
+def check_eval_inputs(data,                           # the dataset folder to evaluate on
+                      pair_lists=(),                  # extra `path_a path_b same [age_a age_b]` pair lists
+                      limit_pairs: int | None = None  # pairs of each .bin that will be used; None: all
+                     ):
     "Read every input an evaluation will read (verification sets, pair lists, annotation lists) before the work starts."
     data = Path(data)
     if not data.is_dir(): raise UsageError(f'{data}: no such dataset folder')
     for path in sorted(data.glob('*.bin')):
         n = len(read_verification_bin(path)[1])
-        if min(n, limit_pairs or n) < 10: raise DataFormatError(f'{path}: {n} pairs; the 10-fold protocol needs at least 10')
+        if min(n, limit_pairs or n) < 10:
+            raise DataFormatError(f'{path}: {n} pairs; the 10-fold protocol needs at least 10')
     for path in pair_lists: read_pair_list(path)
     for name in ('test.txt', 'train.txt'):
         if (data / name).exists(): read_annotations(data / name, min_faces=1)
@@ -533,19 +626,24 @@ def _eval(argv=None) -> int:
         test_faces = None
         if a.rec_ages:
             test_faces, note = rec_test_faces(a.data, a.rec_ages, Path(scratch) / 'rec', a.max_faces); print(note)
-        lists = [align_pair_list(p, model.config.image_size, Path(scratch) / f'aligned{i}') for i, p in enumerate(a.pair_list)] if a.align else a.pair_list
+        lists = ([align_pair_list(p, model.config.image_size, Path(scratch) / f'aligned{i}')
+                  for i, p in enumerate(a.pair_list)] if a.align else a.pair_list)
         report = evaluate_model(model, a.data, out, a.max_faces, a.fas_faces, a.age_cnn_steps, not a.no_flip, a.bf16,
-                                a.batch_size, a.limit_pairs, progress=not a.quiet, pair_lists=lists, test_faces=test_faces,
-                                truth=synthetic_truth(a.data))
+                                a.batch_size, a.limit_pairs, progress=not a.quiet, pair_lists=lists,
+                                test_faces=test_faces, truth=synthetic_truth(a.data))
     for v in report['verification'].values(): print(VerificationReport(**v).summary())
-    if 'age' in report: print(f"age: MAE {report['age']['mae']:.2f} years, group accuracy {100 * report['age']['group_accuracy']:.1f}%")
+    if 'age' in report:
+        print(f"age: MAE {report['age']['mae']:.2f} years, "
+              f"group accuracy {100 * report['age']['group_accuracy']:.1f}%")
     if 'identification' in report: print(f"identification rank-1: {100 * report['identification']['rank1']:.1f}%")
     if 'fas' in report: print(fas_summary(report['fas']))
     print(f'report and plots in {out}')
     return 0
 
-def eval_main(argv=None) -> int:
-    "Entry point of `mtlface-eval`: inputs and the output folder are checked first; a problem is one line, exit status 2."
+def eval_main(argv=None  # command-line arguments; None: sys.argv[1:]
+             ) -> int:
+    ("Entry point of `mtlface-eval`: inputs and the output folder are checked first; "
+     "a problem is one line, exit status 2.")
     return run_command('mtlface-eval', _eval, argv)
 
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(eval_main())
