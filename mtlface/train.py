@@ -38,11 +38,15 @@ __all__ = ['STATE_NAME', 'TRAINING_NAME', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr
 # %% ../nbs/15_train.ipynb #6725cab6
 @dataclass
 class TrainConfig:
-    "The training recipe (defaults: the paper's, Huang et al. CVPR 2021, and its authors' code) and the run's infrastructure."
+    ("The training recipe (defaults: the paper's, Huang et al. CVPR 2021, and its authors' code) "
+     "and the run's infrastructure.")
     task: str = 'aifr'                 # 'aifr', 'fas' (encoder frozen, from `init_from`) or 'joint'
-    data: str = 'data/synth'           # dataset folder: an annotation list (`train_list`), or train.rec + train.idx in it or in train/
-    train_list: str = 'train.txt'      # annotation list inside `data`; '' (or no train.txt) reads the folder's train.rec
-    rec_ages: str = ''                 # ages for train.rec: the authors' `id 000012/00000345.jpg age gender` list or `record_index age [gender]` lines
+    # dataset folder: an annotation list (`train_list`), or train.rec + train.idx in it or in train/
+    data: str = 'data/synth'
+    # annotation list inside `data`; '' (or no train.txt) reads the folder's train.rec
+    train_list: str = 'train.txt'
+    # ages for train.rec: the authors' `id 000012/00000345.jpg age gender` list or `record_index age [gender]` lines
+    rec_ages: str = ''
     output_dir: str = 'runs/mtlface'   # checkpoints, logs, evaluation pictures, the final model
     iterations: int = 36000            # optimizer steps
     batch_size: int = 64               # faces per process per micro-step
@@ -61,8 +65,10 @@ class TrainConfig:
     seed: int = 0                      # seeds Python, NumPy and torch (and the data order)
     mixed_precision: str = 'no'        # 'no', 'fp16', 'bf16' (Accelerate) or 'auto' (`pick_mixed_precision`)
     sync_bn: bool = False              # SyncBatchNorm across processes
-    channels_last: bool = False        # model and images in channels_last memory format (faster convolutions on many GPUs)
-    fused_optim: bool = False          # fused SGD/Adam kernels (`fused=True`): one kernel for all parameters instead of a loop
+    # model and images in channels_last memory format (faster convolutions on many GPUs)
+    channels_last: bool = False
+    # fused SGD/Adam kernels (`fused=True`): one kernel for all parameters instead of a loop
+    fused_optim: bool = False
     num_workers: int = 2               # DataLoader worker processes
     log_every: int = 20                # iterations between logged losses
     eval_every: int = 0                # iterations between evaluations (0: at the end only)
@@ -71,18 +77,21 @@ class TrainConfig:
     keep_checkpoints: int = 2          # complete checkpoints kept
     init_from: str = ''                # a save_pretrained folder to start from (FAS from an AIFR model)
     resume: bool = True                # continue from the newest complete checkpoint in output_dir
-    trackers: str = 'tensorboard'      # Accelerate trackers ('' for none; tensorboard needs the [train] extra); losses also go to log.jsonl
+    # Accelerate trackers ('' for none; tensorboard needs the [train] extra); losses also go to log.jsonl
+    trackers: str = 'tensorboard'
     inject_nonfinite_at: tuple = ()    # testing aid: iterations whose loss is made NaN (the step must be skipped)
 
     def __post_init__(self):
         self.milestones, self.fas_betas = tuple(self.milestones), tuple(self.fas_betas)
         self.inject_nonfinite_at = tuple(self.inject_nonfinite_at)
         checks = [('task', self.task in ('aifr', 'fas', 'joint'), "must be 'aifr', 'fas' or 'joint'"),
-                  ('mixed_precision', self.mixed_precision in ('no', 'fp16', 'bf16', 'auto'), "must be 'no', 'fp16', 'bf16' or 'auto'"),
+                  ('mixed_precision', self.mixed_precision in ('no', 'fp16', 'bf16', 'auto'),
+                   "must be 'no', 'fp16', 'bf16' or 'auto'"),
                   ('iterations', self.iterations >= 1, 'must be at least 1'),
                   ('grad_accum', self.grad_accum >= 1, 'must be at least 1'),
                   ('fas_d_steps', self.fas_d_steps >= 1, 'must be at least 1'),
-                  ('init_from', self.task != 'fas' or bool(self.init_from), "FAS trains from an AIFR model: give init_from")]
+                  ('init_from', self.task != 'fas' or bool(self.init_from),
+                   "FAS trains from an AIFR model: give init_from")]
         check_options('TrainConfig', self, checks + _run_checks(self))
 
 # %% ../nbs/15_train.ipynb #159b287b
@@ -90,12 +99,14 @@ def _run_checks(c) -> list:
     "(field, ok, what it must be) for the recipe's numbers and the run's infrastructure options."
     return [('batch_size', c.batch_size >= 1, 'must be at least 1'),
             ('lr', c.lr > 0, 'must be > 0'), ('fas_lr', c.fas_lr > 0, 'must be > 0'),
-            ('momentum', 0 <= c.momentum < 1, 'must be in [0, 1)'), ('weight_decay', c.weight_decay >= 0, 'must be ≥ 0'),
+            ('momentum', 0 <= c.momentum < 1, 'must be in [0, 1)'),
+            ('weight_decay', c.weight_decay >= 0, 'must be ≥ 0'),
             ('warmup', c.warmup >= 0, 'must be ≥ 0'), ('gamma', 0 < c.gamma <= 1, 'must be in (0, 1]'),
             ('lr_floor', c.lr_floor >= 0, 'must be ≥ 0'),
             ('milestones', all(m >= 0 for m in c.milestones) and list(c.milestones) == sorted(c.milestones),
              'must be iterations ≥ 0 in increasing order, e.g. 20000,23000'),
-            ('fas_betas', len(c.fas_betas) == 2 and all(0 <= b < 1 for b in c.fas_betas), 'must be two numbers in [0, 1)'),
+            ('fas_betas', len(c.fas_betas) == 2 and all(0 <= b < 1 for b in c.fas_betas),
+             'must be two numbers in [0, 1)'),
             ('num_workers', c.num_workers >= 0, 'must be ≥ 0 (0: load in the main process)'),
             ('log_every', c.log_every >= 1, 'must be at least 1'),
             ('eval_every', c.eval_every >= 0, 'must be ≥ 0 (0: evaluate at the end only)'),
@@ -104,7 +115,9 @@ def _run_checks(c) -> list:
             ('keep_checkpoints', c.keep_checkpoints >= 1, 'must be at least 1 (resuming needs a checkpoint)')]
 
 # %% ../nbs/15_train.ipynb #99ffb9d7
-def aifr_lr(step: int, cfg: TrainConfig) -> float:
+def aifr_lr(step: int,          # the iteration, from 0
+            cfg: TrainConfig   # lr, warmup, milestones, gamma and lr_floor
+           ) -> float:
     "AIFR learning rate at an iteration: linear warm-up, then step decay with a floor."
     if step < cfg.warmup: return cfg.lr * (step + 1) / cfg.warmup
     return max(cfg.lr * cfg.gamma ** sum(step >= m for m in cfg.milestones), cfg.lr_floor)
@@ -122,16 +135,20 @@ def split_decay(modules,       # the modules whose parameters the optimizer upda
                 (decay if takes and id(p) not in skipped else no_decay).append(p)
     return decay, no_decay
 
-def build_optimizers(model: MTLFace, cfg: TrainConfig) -> dict:
+def build_optimizers(model: MTLFace,   # the model to train (before `accelerator.prepare`)
+                     cfg: TrainConfig  # task, learning rates, momentum, weight decay, Adam betas, fused_optim
+                    ) -> dict:
     "SGD for the recognition side (per the task), Adam for the generator and for the discriminator."
     opts, kw = {}, dict(fused=True) if cfg.fused_optim else {}     # default: torch's choice (foreach where it can)
     if cfg.task in ('aifr', 'joint'):
         decay, no_decay = split_decay(model.encoder_modules(), skip=[model.da_estimator])
         opts['aifr'] = torch.optim.SGD([dict(params=decay, weight_decay=cfg.weight_decay),
-                                        dict(params=no_decay, weight_decay=0.0)], lr=cfg.lr, momentum=cfg.momentum, **kw)
+                                        dict(params=no_decay, weight_decay=0.0)],
+                                       lr=cfg.lr, momentum=cfg.momentum, **kw)
     if cfg.task in ('fas', 'joint'):
         opts['generator'] = torch.optim.Adam(model.generator.parameters(), cfg.fas_lr, betas=cfg.fas_betas, **kw)
-        opts['discriminator'] = torch.optim.Adam(model.discriminator.parameters(), cfg.fas_lr, betas=cfg.fas_betas, **kw)
+        opts['discriminator'] = torch.optim.Adam(model.discriminator.parameters(), cfg.fas_lr, betas=cfg.fas_betas,
+                                                 **kw)
     return opts
 
 # %% ../nbs/15_train.ipynb #aaa3e299
@@ -145,7 +162,8 @@ def _gemm_seconds(dtype, n: int = 256, reps: int = 3) -> float:
 def pick_mixed_precision(requested: str,          # 'no', 'fp16', 'bf16' or 'auto'
                          device: str | None = None  # 'cuda' or 'cpu' (default: CUDA when available)
                         ) -> str:
-    "Resolve 'auto' to what is fast here: bf16 (or fp16) on a GPU; on a CPU bf16 only if a bf16 GEMM measures ≥ 1.5× fp32."
+    ("Resolve 'auto' to what is fast here: bf16 (or fp16) on a GPU; "
+     "on a CPU bf16 only if a bf16 GEMM measures ≥ 1.5× fp32.")
     if requested != 'auto': return requested
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device == 'cuda': return 'bf16' if torch.cuda.is_bf16_supported() else 'fp16'
@@ -155,24 +173,33 @@ def pick_mixed_precision(requested: str,          # 'no', 'fp16', 'bf16' or 'aut
 def _age_list_path(cfg: TrainConfig) -> Path:
     p = Path(cfg.rec_ages)
     p = p if p.is_absolute() or p.exists() or not (Path(cfg.data) / p).exists() else Path(cfg.data) / p
-    if not p.is_file(): raise FileNotFoundError(f'{p}: no such age list (rec_ages; relative paths are tried in {cfg.data} too)')
+    if not p.is_file():
+        raise FileNotFoundError(f'{p}: no such age list (rec_ages; relative paths are tried in {cfg.data} too)')
     return p
 
-def load_train_source(cfg: TrainConfig, size: int | None = None):
+def load_train_source(cfg: TrainConfig,        # data, train_list and rec_ages name the faces
+                      size: int | None = None  # side the .rec's images are decoded to; None: as stored
+                     ):
     "The face source named by `cfg.data`: the annotation list `train_list`, else the `.rec` with `rec_ages` joined."
     root = Path(cfg.data)
     if cfg.train_list and (root / cfg.train_list).exists():
-        if cfg.rec_ages: raise ValueError(f'rec_ages gives ages to train.rec, but the faces come from {root / cfg.train_list}: '
-                                          "pass --train-list '' to train from the .rec")
+        if cfg.rec_ages:
+            raise ValueError(f'rec_ages gives ages to train.rec, but the faces come from {root / cfg.train_list}: '
+                             "pass --train-list '' to train from the .rec")
         return RecordsFaceSource(read_annotations(root / cfg.train_list, min_faces=1))
     rec_dir = find_insightface_rec(root)
     if cfg.train_list not in ('', 'train.txt') or rec_dir is None:
         raise FileNotFoundError(f'{root}: no training data: no annotation list {root / (cfg.train_list or "train.txt")}'
-                                f' and no train.rec + train.idx in {root} or {root / "train"} (make a synthetic set with `mtlface-synth {root}`)'
-                                if cfg.train_list in ('', 'train.txt') else f'{root / cfg.train_list}: no training list')
-    return RecFaceSource(read_insightface_rec(rec_dir, size), read_rec_ages(_age_list_path(cfg)) if cfg.rec_ages else None)
+                                f' and no train.rec + train.idx in {root} or {root / "train"} '
+                                f'(make a synthetic set with `mtlface-synth {root}`)'
+                                if cfg.train_list in ('', 'train.txt')
+                                else f'{root / cfg.train_list}: no training list')
+    return RecFaceSource(read_insightface_rec(rec_dir, size),
+                         read_rec_ages(_age_list_path(cfg)) if cfg.rec_ages else None)
 
-def train_faces(cfg: TrainConfig, size: int | None = None) -> tuple[object, dict]:
+def train_faces(cfg: TrainConfig,        # data, train_list and rec_ages name the faces
+                size: int | None = None  # side the .rec's images are decoded to; None: as stored
+               ) -> tuple[object, dict]:
     "The training faces that have an age, and a description of the data (format, counts, what was skipped)."
     source = load_train_source(cfg, size)
     is_rec = isinstance(source, RecFaceSource)
@@ -182,9 +209,10 @@ def train_faces(cfg: TrainConfig, size: int | None = None) -> tuple[object, dict
     kept, note = faces_with_age(source, name, hint)
     meta = Path(cfg.data) / 'metadata.json'
     synthetic = meta.exists() and 'mtlface-synth' in meta.read_text(errors='replace')
-    info = dict(data=str(Path(cfg.data).resolve()), format='insightface .rec' if is_rec else 'annotation list', source=name,
-                ages_from=str(_age_list_path(cfg)) if is_rec and cfg.rec_ages else name, faces=len(source),
-                faces_with_age=len(kept), identities=int(np.unique(kept.identities).size), synthetic=bool(synthetic), note=note)
+    info = dict(data=str(Path(cfg.data).resolve()), format='insightface .rec' if is_rec else 'annotation list',
+                source=name, ages_from=str(_age_list_path(cfg)) if is_rec and cfg.rec_ages else name,
+                faces=len(source), faces_with_age=len(kept), identities=int(np.unique(kept.identities).size),
+                synthetic=bool(synthetic), note=note)
     return kept, info
 
 def make_loader(dataset,                # a FaceDataset or FASDataset
@@ -196,8 +224,8 @@ def make_loader(dataset,                # a FaceDataset or FASDataset
                 pin_memory: bool = False  # page-locked batches on CUDA: asynchronous copies to the GPU
                ) -> DataLoader:
     "DataLoader of micro-batches for iterations [start, iterations) of this process (on the CPU: see `next_batches`)."
-    sampler = IterationBatchSampler(len(dataset), cfg.batch_size, cfg.iterations * cfg.grad_accum, cfg.seed + seed_offset,
-                                    rank, world, start_iteration * cfg.grad_accum)
+    sampler = IterationBatchSampler(len(dataset), cfg.batch_size, cfg.iterations * cfg.grad_accum,
+                                    cfg.seed + seed_offset, rank, world, start_iteration * cfg.grad_accum)
     g = torch.Generator().manual_seed(cfg.seed)  # worker seeds never draw from (and shift) the global RNG
     loader = DataLoader(ReportingDataset(dataset), batch_sampler=sampler, num_workers=cfg.num_workers, generator=g,
                         persistent_workers=False, pin_memory=pin_memory, collate_fn=collate_or_error)
@@ -212,7 +240,8 @@ def next_batches(loader,          # an iterator over a `make_loader` DataLoader
     "The next `n` micro-batches, every tensor moved to `device`."
     from accelerate.utils import send_to_device
     fmt = lambda t: t.contiguous(memory_format=torch.channels_last) if channels_last and t.ndim == 4 else t
-    return [{k: fmt(v) if isinstance(v, torch.Tensor) else v for k, v in send_to_device(next(loader), device, non_blocking=True).items()}
+    return [{k: fmt(v) if isinstance(v, torch.Tensor) else v
+             for k, v in send_to_device(next(loader), device, non_blocking=True).items()}
             for _ in range(n)]
 
 # %% ../nbs/15_train.ipynb #75ca155b
@@ -235,12 +264,14 @@ def check_eval_data(data,                 # the dataset folder
     bins = sorted(data.glob('*.bin'))
     for i, path in enumerate(bins):
         images, issame = read_verification_bin(path)
-        if len(issame) < 10: raise DataFormatError(f'{path}: {len(issame)} pairs; the 10-fold protocol needs at least 10')
+        if len(issame) < 10:
+            raise DataFormatError(f'{path}: {len(issame)} pairs; the 10-fold protocol needs at least 10')
         if i == 0:
             for k, b in enumerate(images[:2 * pairs]): load_image(b, name=f'{path}: image {k}')
     if (data / 'test.txt').exists(): read_annotations(data / 'test.txt', min_faces=1)
 
-def check_run(cfg: TrainConfig):
+def check_run(cfg: TrainConfig  # output_dir, trackers, init_from, data and eval_pairs are checked
+             ):
     "Fail before training on what can be checked cheaply: output folder, tracker, init model, evaluation data."
     from mtlface.model import saved_config
     check_writable(cfg.output_dir, '--output-dir')
@@ -248,7 +279,9 @@ def check_run(cfg: TrainConfig):
     if cfg.init_from: saved_config(cfg.init_from)
     check_eval_data(cfg.data, cfg.eval_pairs)
 
-def run_bytes(model, opts: dict) -> int:
+def run_bytes(model,      # the model to train
+              opts: dict  # its optimisers by name ({} for the model alone)
+             ) -> int:
     "Bytes of one checkpoint: the model twice (Accelerate's copy and `model/`) and the optimisers' state."
     state = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     moments = {'SGD': 1, 'Adam': 2}
@@ -259,12 +292,19 @@ def run_bytes(model, opts: dict) -> int:
 # %% ../nbs/15_train.ipynb #1ef21464
 STATE_NAME = 'trainer_state.json'
 
-def complete_checkpoints(output_dir) -> list[Path]:
+def complete_checkpoints(output_dir  # the run's folder (checkpoints in its `checkpoints/`)
+                        ) -> list[Path]:
     "Complete checkpoint folders of a run, oldest first."
     d = Path(output_dir) / 'checkpoints'
     return sorted(p for p in d.glob('iter_*') if (p / STATE_NAME).exists()) if d.exists() else []
 
-def save_checkpoint(accelerator, model, output_dir, iteration: int, cfg: TrainConfig, history: list):
+def save_checkpoint(accelerator,       # the run's Accelerator (every process calls this)
+                    model,             # the prepared model
+                    output_dir,        # the run's folder: the checkpoint goes to checkpoints/iter_NNNNNNN
+                    iteration: int,    # iterations done
+                    cfg: TrainConfig,  # saved in the trainer state; keep_checkpoints prunes
+                    history: list      # logged rows so far, saved in the trainer state
+                   ):
     "Save the full training state atomically (see above) and prune old checkpoints."
     ckpts = Path(output_dir) / 'checkpoints'
     final, tmp = ckpts / f'iter_{iteration:07d}', ckpts / f'.tmp_iter_{iteration:07d}'
@@ -287,7 +327,9 @@ def _save_checkpoint(accelerator, model, output_dir, iteration, cfg, history, fi
         for old in complete_checkpoints(output_dir)[:-cfg.keep_checkpoints]: shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
-def load_checkpoint(accelerator, path) -> dict:
+def load_checkpoint(accelerator,  # the run's Accelerator, its model and optimisers prepared
+                    path          # a complete checkpoint folder
+                   ) -> dict:
     "Restore the training state of a checkpoint folder; returns its trainer state."
     accelerator.load_state(str(path))
     return json.loads((Path(path) / STATE_NAME).read_text())
@@ -308,7 +350,8 @@ def _check_room(accelerator, model, output_dir, iteration: int):
         need = _newest_size(output_dir) or run_bytes(accelerator.unwrap_model(model), {})
         try: check_free_space(output_dir, need, f'the checkpoint of iteration {iteration}')
         except UsageError as e: problem = f'{e}; {_intact(output_dir)}'
-    if _any_process(accelerator, bool(problem)): raise UsageError(problem or 'no room for a checkpoint on the main process')
+    if _any_process(accelerator, bool(problem)):
+        raise UsageError(problem or 'no room for a checkpoint on the main process')
 
 def _intact(output_dir) -> str:
     ckpts = complete_checkpoints(output_dir)
@@ -340,14 +383,16 @@ def checkpoint_problem(path,                 # a checkpoint folder `iter_NNNNNNN
     "Why a checkpoint cannot be resumed from (a missing, cut or damaged file), or None when it is complete."
     path = Path(path)
     need = [STATE_NAME, 'model.safetensors', 'model/config.json', 'model/model.safetensors'] + \
-           [f'optimizer{f"_{i}" if i else ""}.bin' for i in range(optimizers)] + [f'random_states_{r}.pkl' for r in range(processes)]
+           [f'optimizer{f"_{i}" if i else ""}.bin' for i in range(optimizers)] + \
+           [f'random_states_{r}.pkl' for r in range(processes)]
     missing = [n for n in need if not (path / n).is_file()]
     if missing: return f'{path / missing[0]} is missing' + (' (without it the random sequence would not be restored)'
                                                              if missing[0].startswith('random_states') else '')
     for f in sorted(p for p in path.rglob('*') if p.is_file()):
         if why := _file_problem(f): return f'{f}: {why}'
     state = json.loads((path / STATE_NAME).read_text())
-    if not (isinstance(state, dict) and isinstance(state.get('iteration'), int) and isinstance(state.get('history'), list)):
+    if not (isinstance(state, dict) and isinstance(state.get('iteration'), int)
+            and isinstance(state.get('history'), list)):
         return f'{path / STATE_NAME}: no iteration and history in it'
     return None
 
@@ -355,10 +400,14 @@ def _check_same_model(ckpt: Path, model_config: MTLFaceConfig):
     from mtlface.core import config_diff
     from mtlface.model import describe_diff, saved_config
     diff = config_diff(saved_config(ckpt / 'model'), model_config, only_arch=True)
-    if diff: raise UsageError(f'{ckpt.parent.parent}: holds a run of another model ({describe_diff(diff)}); run again with '
-                              'the options it was made with, or choose another --output-dir')
+    if diff: raise UsageError(f'{ckpt.parent.parent}: holds a run of another model ({describe_diff(diff)}); '
+                              'run again with the options it was made with, or choose another --output-dir')
 
-def resume_newest(accelerator, output_dir, model_config: MTLFaceConfig, optimizers: int = 1) -> dict | None:
+def resume_newest(accelerator,                  # the run's Accelerator, its model and optimisers prepared
+                  output_dir,                   # the run's folder
+                  model_config: MTLFaceConfig,  # the model being trained: a checkpoint of another one is refused
+                  optimizers: int = 1           # optimisers of this run (each has its file in a checkpoint)
+                 ) -> dict | None:
     "Load the newest checkpoint that is complete and loads (saying which newer ones were skipped, and why)."
     ckpts = complete_checkpoints(output_dir)
     for ckpt in reversed(ckpts):
@@ -371,8 +420,8 @@ def resume_newest(accelerator, output_dir, model_config: MTLFaceConfig, optimize
             accelerator.print(f'skipping checkpoint {ckpt}: {why}'); continue
         accelerator.print(f'resuming from {ckpt} at iteration {state["iteration"]}')
         return state
-    if ckpts: raise UsageError(f'{Path(output_dir) / "checkpoints"}: none of the {len(ckpts)} checkpoints can be resumed from '
-                               '(see above); move the folder away, or pass --resume false to start over')
+    if ckpts: raise UsageError(f'{Path(output_dir) / "checkpoints"}: none of the {len(ckpts)} checkpoints can be '
+                               'resumed from (see above); move the folder away, or pass --resume false to start over')
     return None
 
 # %% ../nbs/15_train.ipynb #0a79b527
@@ -401,7 +450,8 @@ def _all_finite(accelerator, loss, params) -> bool:
     "True when the loss and every gradient are finite on every process: one norm, one reduction, one sync."
     grads = [p.grad for p in params if p.grad is not None]
     total = loss.detach().float().sum()                               # NaN/∞ anywhere makes the sum NaN/∞
-    if grads: total = total + torch.stack([n.float() for n in torch._foreach_norm(grads, float('inf'))]).amax()  # max |g|: no overflow
+    if grads:   # max |g|: no overflow
+        total = total + torch.stack([n.float() for n in torch._foreach_norm(grads, float('inf'))]).amax()
     flag = (~torch.isfinite(total)).float().reshape(1).to(accelerator.device)
     return accelerator.reduce(flag, 'sum').item() == 0
 
@@ -424,7 +474,14 @@ def _backward_micro(accelerator, model, loss, micro: int, n_micro: int):
         with accelerator.no_sync(model): accelerator.backward(loss / n_micro)
     else: accelerator.backward(loss / n_micro)
 
-def aifr_iteration(accelerator, model, batches, opt, cfg: TrainConfig, iteration: int, stats: dict) -> dict:
+def aifr_iteration(accelerator,       # the run's Accelerator
+                   model,             # the prepared model
+                   batches,           # `grad_accum` micro-batches from `next_batches`
+                   opt,               # the prepared AIFR SGD optimiser
+                   cfg: TrainConfig,  # inject_nonfinite_at (a testing aid)
+                   iteration: int,    # the iteration, from 0
+                   stats: dict        # skipped-step counts, updated in place
+                  ) -> dict:
     "One AIFR optimizer step over `grad_accum` micro-batches; returns the logged losses."
     logs, n = {}, len(batches)
     for micro, b in enumerate(batches):
@@ -447,9 +504,11 @@ def _fas_discriminator_step(accelerator, model, net, batches, fakes, opts, stats
             d_loss = model('fas_discriminator', b['target_image'], fake, b['target_group'])
         _backward_micro(accelerator, model, d_loss, micro, n)
         logs['fas/d'] = logs.get('fas/d', 0) + float(d_loss.detach()) / n
-    _optimizer_step(accelerator, opts['discriminator'], d_loss, list(net.discriminator.parameters()), stats, 'discriminator')
+    _optimizer_step(accelerator, opts['discriminator'], d_loss, list(net.discriminator.parameters()), stats,
+                    'discriminator')
 
-def _fas_generator_step(accelerator, model, net, batches, generated, opts, cfg, iteration: int, stats: dict, logs: dict):
+def _fas_generator_step(accelerator, model, net, batches, generated, opts, cfg, iteration: int, stats: dict,
+                        logs: dict):
     "One G update against the discriminator as it is now, through the graphs of the faces generated for this step."
     n = len(batches)
     for micro, (b, gen) in enumerate(zip(batches, generated)):
@@ -461,10 +520,19 @@ def _fas_generator_step(accelerator, model, net, batches, generated, opts, cfg, 
         for k, v in parts.items(): logs[f'fas/{k}'] = logs.get(f'fas/{k}', 0) + float(v.detach()) / n
     _optimizer_step(accelerator, opts['generator'], loss, list(net.generator.parameters()), stats, 'generator')
 
-def fas_iteration(accelerator, model, batches, opts, cfg: TrainConfig, iteration: int, stats: dict) -> dict:
-    "One FAS step: one generator forward, `fas_d_steps` D updates and one G update (D first by default); the recognition side stays fixed."
+def fas_iteration(accelerator,       # the run's Accelerator
+                  model,             # the prepared model
+                  batches,           # `grad_accum` FAS micro-batches from `next_batches`
+                  opts,              # the prepared optimisers: 'generator' and 'discriminator' are used
+                  cfg: TrainConfig,  # fas_d_first, fas_d_steps, inject_nonfinite_at
+                  iteration: int,    # the iteration, from 0
+                  stats: dict        # skipped-step counts, updated in place
+                 ) -> dict:
+    ("One FAS step: one generator forward, `fas_d_steps` D updates and one G update (D first by default); "
+     "the recognition side stays fixed.")
     net, logs = accelerator.unwrap_model(model), {}
-    with frozen(*net.encoder_modules()), eval_mode(*net.encoder_modules()):   # no gradients into E, AFD, A; eval-mode BN
+    # no gradients into E, AFD, A; eval-mode BN
+    with frozen(*net.encoder_modules()), eval_mode(*net.encoder_modules()):
         # One generator forward serves both updates (as in the authors' code). Its graph is kept until the G step's
         # backward, so DDP must not expect that backward now: no_sync; DDP reduces G's gradients in the G step.
         with accelerator.no_sync(model), accelerator.autocast():
@@ -483,7 +551,10 @@ def fas_iteration(accelerator, model, batches, opts, cfg: TrainConfig, iteration
 def _tasks(cfg: TrainConfig) -> list[str]:
     return {'aifr': ['aifr'], 'fas': ['fas'], 'joint': ['aifr', 'fas']}[cfg.task]
 
-def build_model(cfg: TrainConfig, model_cfg: MTLFaceConfig, num_classes: int) -> MTLFace:
+def build_model(cfg: TrainConfig,            # task and init_from
+                model_cfg: MTLFaceConfig,    # the model's architecture
+                num_classes: int             # identities in the training data: size of the CosFace head
+               ) -> MTLFace:
     "The model to train: new, or from `init_from` (checked against `model_cfg`), sized to the data's identities."
     from dataclasses import replace
     from mtlface.model import fas_model_from, from_pretrained
@@ -512,7 +583,7 @@ class TrainRun:
     cfg: TrainConfig                              # the recipe and the run's infrastructure
     accelerator: object                           # from `setup_accelerator`
     model: torch.nn.Module                        # the prepared model (wrapped by DDP on several processes)
-    opts: dict                                    # the prepared optimisers: 'aifr', 'generator', 'discriminator' per task
+    opts: dict                                    # the prepared optimisers ('aifr', 'generator', 'discriminator')
     source: object                                # the training faces that have an age
     data_info: dict                               # what `train_faces` says about the data
     start: int = 0                                # the first iteration to train (a resumed run's)
@@ -527,7 +598,8 @@ class TrainRun:
 # %% ../nbs/15_train.ipynb #f442dc0c
 def build_run(cfg: TrainConfig,            # the recipe
               model_cfg: MTLFaceConfig,    # the model; its number of classes comes from the data
-              accelerator) -> TrainRun:    # from `setup_accelerator`
+              accelerator                  # from `setup_accelerator`
+             ) -> TrainRun:
     "Read the faces, build the model and its optimisers for the task, and `prepare` them in one call."
     source, data_info = train_faces(cfg, model_cfg.image_size)   # faces with an age; data_info says what was skipped
     accelerator.print(data_info['note'])
@@ -536,9 +608,11 @@ def build_run(cfg: TrainConfig,            # the recipe
         for m in (model.generator, model.discriminator): m.requires_grad_(False)
     if cfg.task == 'fas': model.freeze_encoder(True)
     if cfg.sync_bn: model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)   # before the optimisers see the parameters
+    # before the optimisers see the parameters
+    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     opts = build_optimizers(model, cfg)
-    check_free_space(cfg.output_dir, run_bytes(model, opts) + run_bytes(model, {}) // 2, 'a checkpoint and the final model')
+    check_free_space(cfg.output_dir, run_bytes(model, opts) + run_bytes(model, {}) // 2,
+                     'a checkpoint and the final model')
     model, *opt_list = accelerator.prepare(model, *opts.values())
     return TrainRun(cfg, accelerator, model, dict(zip(opts.keys(), opt_list)), source, data_info)
 
@@ -548,7 +622,8 @@ def resume_run(run: TrainRun   # a run from `build_run`: its `start` and `histor
     "Remove what a killed save left, then continue from the newest complete checkpoint (when `cfg.resume`)."
     acc = run.accelerator
     if acc.is_main_process:
-        for stale in (run.out / 'checkpoints').glob('.tmp_*'): shutil.rmtree(stale, ignore_errors=True)  # a save that was killed
+        # a save that was killed
+        for stale in (run.out / 'checkpoints').glob('.tmp_*'): shutil.rmtree(stale, ignore_errors=True)
     acc.wait_for_everyone()
     state = resume_newest(acc, run.out, run.net.config, len(run.opts)) if run.cfg.resume else None
     if state: run.start, run.history = state['iteration'], state['history']
@@ -559,9 +634,12 @@ def start_logging(run: TrainRun):   # a built (and resumed) run
     cfg = run.cfg
     if run.accelerator.is_main_process:
         run.out.mkdir(parents=True, exist_ok=True)
-        (run.out / 'train_config.json').write_text(json.dumps(dict(train=asdict(cfg), model=config_to_dict(run.net.config),
+        (run.out / 'train_config.json').write_text(json.dumps(dict(train=asdict(cfg),
+                                                                   model=config_to_dict(run.net.config),
                                                                    data=run.data_info), indent=2))
-    if cfg.trackers: run.accelerator.init_trackers('mtlface', config={k: v for k, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool))})
+    if cfg.trackers:
+        run.accelerator.init_trackers('mtlface', config={k: v for k, v in asdict(cfg).items()
+                                                         if isinstance(v, (int, float, str, bool))})
 
 # %% ../nbs/15_train.ipynb #2ebeefcc
 def run_loaders(run: TrainRun   # a run whose `start` is known
@@ -585,11 +663,13 @@ def train_iteration(run: TrainRun,   # the run (its optimisers, model and skip c
                     loaders: dict,   # from `run_loaders`
                     it: int          # the iteration, from 0
                    ) -> dict:
-    "One iteration of the task: an AIFR step (lr and GRL λ set for `it`), then a FAS step; returns this process's losses."
+    ("One iteration of the task: an AIFR step (lr and GRL λ set for `it`), then a FAS step; "
+     "returns this process's losses.")
     cfg, acc, net, logs = run.cfg, run.accelerator, run.net, {}
     if 'aifr' in _tasks(cfg):
         for g in run.opts['aifr'].param_groups: g['lr'] = aifr_lr(it, cfg)
-        if net.config.grl_schedule == 'warm': net.grl.lambda_ = grl_lambda_at(it, cfg.iterations, 0.0, net.config.grl_lambda)
+        if net.config.grl_schedule == 'warm':
+            net.grl.lambda_ = grl_lambda_at(it, cfg.iterations, 0.0, net.config.grl_lambda)
         batches = next_batches(loaders['aifr'], cfg.grad_accum, acc.device, cfg.channels_last)
         logs.update(aifr_iteration(acc, run.model, batches, run.opts['aifr'], cfg, it, run.stats))
         logs['lr'] = aifr_lr(it, cfg)
@@ -601,7 +681,8 @@ def train_iteration(run: TrainRun,   # the run (its optimisers, model and skip c
 # %% ../nbs/15_train.ipynb #3221f662
 def _record(run: TrainRun, row: dict):
     "Append a row to the history and the trackers, and (main process) to `log.jsonl`."
-    run.history.append(row); run.accelerator.log({k: v for k, v in row.items() if k != 'iteration'}, step=row['iteration'])
+    run.history.append(row)
+    run.accelerator.log({k: v for k, v in row.items() if k != 'iteration'}, step=row['iteration'])
     if run.accelerator.is_main_process:
         with open(run.out / 'log.jsonl', 'a') as f: f.write(json.dumps(row) + '\n')
 
@@ -630,7 +711,8 @@ def after_iteration(run: TrainRun,   # the run
                     step: int,       # iterations done
                     logs: dict,      # the iteration's losses
                     bar=None):       # the progress bar (or None)
-    "Log, evaluate and save at their intervals (`log_every`, `eval_every`, `save_every`); the last iteration always logs."
+    ("Log, evaluate and save at their intervals (`log_every`, `eval_every`, `save_every`); "
+     "the last iteration always logs.")
     cfg = run.cfg
     if step % cfg.log_every == 0 or step == cfg.iterations: log_losses(run, step, logs, bar)
     if cfg.eval_every and step % cfg.eval_every == 0 and step < cfg.iterations: evaluate_during(run, step)
@@ -644,18 +726,21 @@ def progress_bar(run: TrainRun,      # the run: from its start to its last itera
                  show: bool = True): # False: no bar (other processes never draw one)
     "The iterations still to train, as a tqdm bar that only the main process draws."
     from tqdm.auto import tqdm
-    return tqdm(range(run.start, run.cfg.iterations), initial=run.start, total=run.cfg.iterations, desc=f'train {run.cfg.task}',
-                disable=not (show and run.accelerator.is_main_process), dynamic_ncols=True)
+    return tqdm(range(run.start, run.cfg.iterations), initial=run.start, total=run.cfg.iterations,
+                desc=f'train {run.cfg.task}', disable=not (show and run.accelerator.is_main_process),
+                dynamic_ncols=True)
 
 def finish_run(run: TrainRun   # a run that has trained its iterations
               ) -> dict:
-    "Save the last checkpoint, then (main process) the model with `training.json`, a final evaluation and `result.json`."
+    ("Save the last checkpoint, then (main process) the model with `training.json`, a final evaluation "
+     "and `result.json`.")
     cfg, acc, out = run.cfg, run.accelerator, run.out
     if run.start < cfg.iterations: save_checkpoint(acc, run.model, out, cfg.iterations, cfg, run.history)
     result = dict(history=run.history, skipped=run.stats, processes=acc.num_processes, final_iteration=cfg.iterations)
     if acc.is_main_process:
         run.net.save_pretrained(out / 'model')
-        (out / 'model' / TRAINING_NAME).write_text(json.dumps(dict(task=cfg.task, iterations=cfg.iterations, **run.data_info), indent=2))
+        (out / 'model' / TRAINING_NAME).write_text(json.dumps(dict(task=cfg.task, iterations=cfg.iterations,
+                                                                   **run.data_info), indent=2))
         result['eval'] = quick_eval(run.net, cfg.data, out / 'eval' / 'aged_final.png', cfg.eval_pairs)
         (out / 'result.json').write_text(json.dumps(result, indent=2))
     acc.wait_for_everyone()
@@ -668,7 +753,7 @@ def train(cfg: TrainConfig,                     # the recipe and the run's infra
           progress: bool = True                 # draw a progress bar (main process)
          ) -> dict:
     "Train MTLFace per `cfg` on every process Accelerate gives us; returns the logged history and final metrics."
-    check_run(cfg)                                                    # bad output folder, tracker or evaluation data: stop now
+    check_run(cfg)                                      # bad output folder, tracker or evaluation data: stop now
     run = build_run(cfg, model_cfg or config_from_preset('paper'), setup_accelerator(cfg))
     resume_run(run); start_logging(run)
     loaders = run_loaders(run)
@@ -712,7 +797,8 @@ def build_train_parser() -> argparse.ArgumentParser:
     p.add_argument('--config', type=Path, default=None, help='JSON file of option values (command line wins)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     seen = set()
-    for dc, title in ((TrainConfig, 'training (TrainConfig)'), (MTLFaceConfig, 'model (MTLFaceConfig; defaults from --preset)')):
+    for dc, title in ((TrainConfig, 'training (TrainConfig)'),
+                      (MTLFaceConfig, 'model (MTLFaceConfig; defaults from --preset)')):
         group, docs = p.add_argument_group(title), docments(dc)  # help text: the comment beside each field
         for f in fields(dc):
             if f.name in seen: continue
@@ -723,14 +809,16 @@ def build_train_parser() -> argparse.ArgumentParser:
                                help=text)
     return p
 
-def configs_from_args(argv=None) -> tuple[TrainConfig, MTLFaceConfig, bool]:
+def configs_from_args(argv=None  # command-line arguments; None: sys.argv[1:]
+                     ) -> tuple[TrainConfig, MTLFaceConfig, bool]:
     "Parse the command line (and --config file) into a TrainConfig, an MTLFaceConfig and the progress flag."
     a = build_train_parser().parse_args(argv)
     given = {k: v for k, v in vars(a).items() if v is not None and k not in ('preset', 'config', 'quiet')}
     from_file = set()
     if a.config is not None:
         try: file_values = json.loads(a.config.read_text())
-        except (OSError, json.JSONDecodeError) as e: raise UsageError(f'{a.config}: cannot read options ({one_line(e)})') from None
+        except (OSError, json.JSONDecodeError) as e:
+            raise UsageError(f'{a.config}: cannot read options ({one_line(e)})') from None
         if not isinstance(file_values, dict): raise UsageError(f'{a.config}: expected a JSON object of option values')
         file_given = {AUTHOR_ALIASES.get(k, k): str(v) if not isinstance(v, list) else ','.join(map(str, v))
                       for k, v in file_values.items()}
@@ -745,7 +833,8 @@ def configs_from_args(argv=None) -> tuple[TrainConfig, MTLFaceConfig, bool]:
         mvals = {k: _parse_option(k, v, getattr(mdef, k)) for k, v in given.items() if k in mkeys}
         return TrainConfig(**tvals), config_from_preset(a.preset, **mvals), not a.quiet
     except OptionError as e:
-        if e.option in from_file: raise UsageError(f'{a.config}: "{e.option}": {e.cli_message().split(": ", 1)[1]}') from None
+        if e.option in from_file:
+            raise UsageError(f'{a.config}: "{e.option}": {e.cli_message().split(": ", 1)[1]}') from None
         raise
 
 def _main(argv=None) -> int:
@@ -754,8 +843,10 @@ def _main(argv=None) -> int:
     if 'eval' in result: print(json.dumps(dict(iterations=result['final_iteration'], **result['eval']), indent=1))
     return 0
 
-def main(argv=None) -> int:
-    "Entry point of `mtlface-train` and `python -m mtlface.train`: bad options, data or files give one line and exit status 2."
+def main(argv=None  # command-line arguments; None: sys.argv[1:]
+        ) -> int:
+    ("Entry point of `mtlface-train` and `python -m mtlface.train`: bad options, data or files give one line "
+     "and exit status 2.")
     return run_command('mtlface-train', _main, argv)
 
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
@@ -766,7 +857,10 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
-def launch_in_notebook(cfg: TrainConfig, model_cfg: MTLFaceConfig, num_processes: int = 2) -> dict:
+def launch_in_notebook(cfg: TrainConfig,          # the recipe; its output_dir receives result.json
+                       model_cfg: MTLFaceConfig,  # the model
+                       num_processes: int = 2     # processes to fork (DDP over gloo on the CPU, NCCL on GPUs)
+                      ) -> dict:
     "Run `train` on `num_processes` processes from a notebook (Accelerate's `notebook_launcher`; DDP over gloo on CPU)."
     from accelerate import notebook_launcher
     from accelerate.state import AcceleratorState
