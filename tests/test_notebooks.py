@@ -84,8 +84,6 @@ def test_readme_links_resolve():
     missing = [t for t in local if not t.startswith(made_by_commands) and not (ROOT / t).exists()]
     assert not missing, f'README.md links files that do not exist: {missing}'
 
-# Modules whose public parameters are not all documented yet (issue 17): each one leaves this set once it is.
-DOCMENTS_NOT_YET = {'evaluate', 'train', 'metrics'}
 MODULE_NOTEBOOKS = [nb for nb in NOTEBOOKS if nb.stem not in USAGE_NOTEBOOKS]
 
 def _public_callables(mod):
@@ -106,7 +104,6 @@ def test_public_parameters_have_docments(nb):
     "Every parameter of an exported function, class (`__init__` or dataclass field) or public method has a docment."
     from fastcore.docments import docments
     mod_name = default_exp(nb)
-    if mod_name in DOCMENTS_NOT_YET: pytest.skip(f'mtlface.{mod_name}: docments not complete yet (issue 17)')
     mod = importlib.import_module(f'mtlface.{mod_name}')
     missing = []
     for name, f in _public_callables(mod):
@@ -118,14 +115,11 @@ def test_public_parameters_have_docments(nb):
             if not d.get('docment'): missing.append(f'{name}({p})')
     assert not missing, f'{nb.name}: parameters without a docment (a comment after the parameter): {missing}'
 
-# Notebooks not yet wrapped at 120 characters (issue 17; being rewritten): each one leaves this set once it is.
-LONG_LINES_NOT_YET = {'13_metrics', '14_evaluate', '15_train'}
 MAX_LINE = 120
 
 @pytest.mark.parametrize('nb', sorted((ROOT / 'nbs').glob('*.ipynb')), ids=lambda p: p.stem)
 def test_no_long_source_lines(nb):
     "No source line of a notebook, code or markdown, is longer than 120 characters."
-    if nb.stem in LONG_LINES_NOT_YET: pytest.skip(f'{nb.name}: not wrapped yet (issue 17)')
     long = [f'cell {i} ({len(l)} chars): {l[:60]}…' for i, c in enumerate(cells(nb))
             for l in source(c).splitlines() if len(l) > MAX_LINE]
     assert not long, f'{nb.name}: lines over {MAX_LINE} characters: {long}'
