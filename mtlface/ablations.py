@@ -44,6 +44,7 @@ def ridge_fit(x: np.ndarray,  # (n, d) centred features
     gram = x @ x.T + alpha * np.eye(len(x))
     return x.T @ np.linalg.solve(gram, y - y0), y0
 
+# %% ../nbs/17_ablations.ipynb #d4d68b05
 def ridge_probe(train_x,                          # (n, d) training features
                 train_y,                          # (n,) training targets
                 test_x,                           # (m, d) features to predict
@@ -76,6 +77,7 @@ def decomposed_features(model,                 # an `MTLFace`; put in eval mode
         ids.append(parts.identity.flatten(1).float().numpy()); ages.append(parts.age.flatten(1).float().numpy())
     return np.concatenate(ids), np.concatenate(ages)
 
+# %% ../nbs/17_ablations.ipynb #2077583d
 def age_probe(model,                    # an `MTLFace`
               data,                     # dataset folder with train.txt and test.txt
               train_faces: int = 1200,  # faces to fit the probes on
@@ -186,6 +188,7 @@ def aifr_metrics(model,  # an `MTLFace`
         out['age_mae'] = rep['age']['mae']
     return {**out, **age_probe(model, data)}
 
+# %% ../nbs/17_ablations.ipynb #e3e4dd17
 def fas_metrics(model,                    # an `MTLFace`
                 data,                     # dataset folder (`evaluate_model` layout)
                 faces: int = 60,          # source faces to age
@@ -222,6 +225,7 @@ def ablation_data(plan: AblationPlan  # the study; its `data`, `out` and synthet
                                 workers=2, progress=False)
     return d
 
+# %% ../nbs/17_ablations.ipynb #6a72f4e1
 def run_ablations(plan: AblationPlan,    # variants, seeds, sizes and the output folder
                   progress: bool = True  # show progress bars
                  ) -> dict:
@@ -280,6 +284,7 @@ def summarize(results: dict  # `run_ablations(...)['results']`
                 for m in metrics for vals in [[r[m] for r in seeds.values() if m in r]]}
     return table
 
+# %% ../nbs/17_ablations.ipynb #cd9d2462
 def _cell(stat, percent: bool) -> str:
     mean, std, _ = stat
     return f'{100 * mean:.1f} ± {100 * std:.1f}' if percent else f'{mean:.3f} ± {std:.3f}'
@@ -329,6 +334,7 @@ def plot_ablations(summary: dict,  # from `summarize`
     plt.tight_layout()
     return axs
 
+# %% ../nbs/17_ablations.ipynb #fb567aa4
 def write_report(full: dict,  # `run_ablations` output: plan and results
                  out          # folder for table.json, table.md and the PNGs
                 ) -> dict:
@@ -368,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
+# %% ../nbs/17_ablations.ipynb #a02e186d
 def _main(argv=None) -> int:
     a = vars(build_parser().parse_args(argv)); progress = not a.pop('quiet')
     plan = AblationPlan(**a)

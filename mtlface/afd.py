@@ -22,6 +22,7 @@ def pyramid_pool(x: torch.Tensor,   # (B, C, H, W)
     pool = F.adaptive_avg_pool2d if mode == 'avg' else F.adaptive_max_pool2d
     return torch.cat([pool(x, s).flatten(1) for s in sizes], 1)  # (B, C·Σ s²)
 
+# %% ../nbs/02_afd.ipynb #c3f17400
 class ChannelAttention(nn.Module):
     "Gate per channel from avg- and max-pooled spatial pyramids of X: (B, C, H, W) → (B, C, 1, 1) in (0, 1)."
     def __init__(self, channels: int,   # C of the input
@@ -60,6 +61,7 @@ class Decomposition(NamedTuple):
     identity: torch.Tensor
     attention: torch.Tensor
 
+# %% ../nbs/02_afd.ipynb #74d4e595
 class AFD(nn.Module):
     "Attention-based feature decomposition: X → (X_age, X_id, σ(X)) with X_age + X_id = X."
     def __init__(self, cfg: MTLFaceConfig):  # stage_widths[-1] and the afd_* fields

@@ -45,6 +45,7 @@ def similarity_transform(src,  # (n, 2) points (x, y), e.g. landmarks in a photo
     rot, scale = u @ flip @ vt, (d * np.diag(flip)).sum() / var_src
     return np.hstack([scale * rot, (dst.mean(0) - scale * rot @ src.mean(0))[:, None]])
 
+# %% ../nbs/19_align.ipynb #05f1944b
 def apply_transform(m: np.ndarray,  # 2×3 matrix
                     points          # (n, 2) points (x, y)
                     ) -> np.ndarray:
@@ -115,6 +116,7 @@ def read_landmarks(path  # one `image x1 y1 … x5 y5` line per image; `#` start
         out[image] = pts
     return out
 
+# %% ../nbs/19_align.ipynb #f7e74092
 def format_landmarks(image: str,  # image path as written in the file
                      points       # (5, 2) landmarks (x, y) in pixels
                     ) -> str:
@@ -125,6 +127,7 @@ def format_landmarks(image: str,  # image path as written in the file
 class DetectorUnavailable(ImportError):
     "No face detector is installed; the message says what to install or to give landmarks instead."
 
+# %% ../nbs/19_align.ipynb #2b0addff
 def _models_folder() -> Path:
     import importlib.util
     spec = importlib.util.find_spec('face_recognition_models')   # found without importing it (it needs pkg_resources)
@@ -230,6 +233,7 @@ class DlibDetector:
 class NoFaceError(ValueError):
     "No face was found in a photo; the message names it and says what to try."
 
+# %% ../nbs/19_align.ipynb #966bd20e
 @dataclass
 class AlignedFace:
     "An aligned crop and how it was made."
@@ -240,6 +244,7 @@ class AlignedFace:
     faces_found: int        # faces the detector saw (1 when landmarks were given)
     note: str               # one line: what was done
 
+# %% ../nbs/19_align.ipynb #ee3e6d92
 _DEFAULT_DETECTOR = []
 
 def default_detector() -> DlibDetector:
@@ -314,6 +319,7 @@ def build_align_parser() -> argparse.ArgumentParser:
                    help='photos are reduced to this side for detection')
     return p
 
+# %% ../nbs/19_align.ipynb #09b837c9
 def align_main(argv=None  # command-line words; None: `sys.argv[1:]`
               ) -> int:
     "Entry point of `mtlface-align`: 0 when every photo was aligned, 2 when any was refused (each says why)."

@@ -31,6 +31,7 @@ def bias_leaky_relu(x: torch.Tensor,            # (B, C, ...) pre-activation
     "StyleGAN2's fused bias + leaky ReLU: gain·LeakyReLU(x + b), the bias broadcast over dimension 1."
     return F.leaky_relu(x + bias.view(1, -1, *[1] * (x.ndim - 2)), slope) * gain
 
+# %% ../nbs/20_authors.ipynb #c87cd64c
 def blur_kernel(taps=(1, 3, 3, 1)  # 1-D filter taps
                ) -> torch.Tensor:
     "The separable 2-D FIR kernel of StyleGAN2: outer product of `taps`, normalised to sum 1."
@@ -122,6 +123,7 @@ class StyledConv(nn.Module):
         if noise is None: noise = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
         return bias_leaky_relu(x + self.noise_strength * noise, self.bias)
 
+# %% ../nbs/20_authors.ipynb #a23e9d9c
 class ToRGB(nn.Module):
     "1×1 modulated conv to RGB (no demodulation) plus bias, added to the upsampled RGB of the previous resolution."
     def __init__(self, c_in: int,      # input channels
@@ -146,6 +148,7 @@ def stylegan2_widths(channel_multiplier: int = 2  # scales the widths from 64 px
     m = channel_multiplier
     return {4: 512, 8: 512, 16: 512, 32: 512, 64: 256 * m, 128: 128 * m, 256: 64 * m, 512: 32 * m, 1024: 16 * m}
 
+# %% ../nbs/20_authors.ipynb #43c4fcee
 class StyleGAN2Decoder(nn.Module):
     "StyleGAN2 generator read in W+: style codes (B, n_latent, 512) + the average latent → image (B, 3, size, size)."
     def __init__(self, size: int = 128,        # output side in pixels, a power of 2
@@ -227,6 +230,7 @@ class AgingBlock(nn.Module):
         r = F.leaky_relu(self.route(F.instance_norm(self.conv1(h)), groups), 0.2)
         return F.leaky_relu(h + self.route(F.instance_norm(self.conv2(r)), groups), 0.2)
 
+# %% ../nbs/20_authors.ipynb #86ef182d
 class AgingModule(nn.Module):
     "The journal's identity-conditional aging module: (B, C, s, s) and target groups (B,) → (B, C, s, s)."
     def __init__(self, channels: int,   # C of the input and output
@@ -500,6 +504,7 @@ def read_authors_checkpoint(path  # the authors' `.pth` file
         raise ValueError(f'{path}: expected a state dict (a dict of tensors), found {type(state).__name__}')
     return state
 
+# %% ../nbs/20_authors.ipynb #accc4a34
 def _save_new_folder(model, out_dir: Path, overwrite: bool):
     "save_pretrained into a fresh sibling folder, then move it to `out_dir`: never a half-written folder."
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
@@ -533,6 +538,7 @@ def build_convert_parser() -> argparse.ArgumentParser:
     p.add_argument('--overwrite', action='store_true', help='replace OUT_DIR if it exists and is not empty')
     return p
 
+# %% ../nbs/20_authors.ipynb #34a8c846
 def convert_main(argv=None  # command-line words; None: `sys.argv[1:]`
                 ) -> int:
     "Entry point of `mtlface-convert-authors`."

@@ -20,6 +20,7 @@ def conv3x3(c_in: int,       # input channels
     "3×3 convolution with padding 1 and no bias (a BatchNorm always follows)."
     return nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
 
+# %% ../nbs/01_backbone.ipynb #4db0ffbd
 class SqueezeExcite(nn.Module):
     "Squeeze-and-excitation: rescale each channel by a gate computed from its global average."
     def __init__(self, channels: int,  # C of the input (B, C, H, W)

@@ -22,6 +22,7 @@ __all__ = ['BACKBONE_UNITS', 'AGE_GROUP_THRESHOLDS', 'ARCH_FIELDS', 'PRESETS', '
 class UsageError(ValueError):
     "Bad input the user can fix (an option, a file, a folder): a command prints it as one line and exits with status 2."
 
+# %% ../nbs/00_core.ipynb #9b2b37f2
 def _show(value) -> str:
     return ','.join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
 
@@ -38,6 +39,7 @@ class OptionError(UsageError):
         "The complaint in command-line terms: `--option-name value: reason`."
         return f'{cli_flag(self.option)} {_show(self.value)}: {self.reason}'
 
+# %% ../nbs/00_core.ipynb #1d6b7a33
 def check_options(owner: str,   # class name shown in the message
                   obj,          # the object whose fields are checked
                   checks):      # (field name, ok, what it must be) triples, checked in order
@@ -196,6 +198,7 @@ def config_to_dict(cfg: MTLFaceConfig  # the config to write
     "Plain-JSON dict of a config (tuples become lists)."
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
 
+# %% ../nbs/00_core.ipynb #9e7ec3c0
 def config_from_dict(d: dict,                # as written by `config_to_dict`
                      source: str = 'config'  # where `d` came from, the start of error messages
                     ) -> MTLFaceConfig:
@@ -205,6 +208,7 @@ def config_from_dict(d: dict,                # as written by `config_to_dict`
     if unknown: raise ValueError(f'{source}: unknown MTLFaceConfig field(s) {unknown}')
     return MTLFaceConfig(**d)
 
+# %% ../nbs/00_core.ipynb #8ac370cc
 def config_diff(a: MTLFaceConfig,        # first config
                 b: MTLFaceConfig,        # second config
                 only_arch: bool = False  # compare only `ARCH_FIELDS` (those that change the weights)
@@ -213,12 +217,14 @@ def config_diff(a: MTLFaceConfig,        # first config
     names = ARCH_FIELDS if only_arch else [f.name for f in fields(MTLFaceConfig)]
     return {n: (getattr(a, n), getattr(b, n)) for n in names if getattr(a, n) != getattr(b, n)}
 
+# %% ../nbs/00_core.ipynb #54901e5f
 def save_config(cfg: MTLFaceConfig,  # the config to write
                 path                 # JSON file to write
                ):
     "Write a config as indented JSON."
     Path(path).write_text(json.dumps(config_to_dict(cfg), indent=2) + '\n')
 
+# %% ../nbs/00_core.ipynb #23428556
 def load_config(path  # JSON file written by `save_config`
                ) -> MTLFaceConfig:
     "Read a config written by `save_config`; errors name the file."
@@ -245,6 +251,7 @@ def age_to_group(age,               # a number, a numpy array or a torch tensor 
         return np.where(np.isnan(age), -1, g) if np.issubdtype(age.dtype, np.floating) else g
     return -1 if math.isnan(age) else sum(t < age for t in th)
 
+# %% ../nbs/00_core.ipynb #1ff424d1
 def group_names(n_groups: int = 7  # number of age groups N, 4–8
                ) -> list[str]:
     "Readable age range of each group, e.g. '0-10', '11-20', …, '61+' for N = 7 (integer ages)."
@@ -266,6 +273,7 @@ def count_parameters(module: torch.nn.Module,      # the model or layer
     "Number of parameters (elements) in `module`."
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
+# %% ../nbs/00_core.ipynb #7ad375e9
 def format_count(n: int  # a count, e.g. of parameters
                 ) -> str:
     "Human-readable parameter count, e.g. '43.8M'."
@@ -287,12 +295,14 @@ def image_to_tensor(img  # PIL image (any mode) or (H, W, 3) uint8 array
     a = np.asarray(img.convert('RGB') if hasattr(img, 'convert') else img, dtype=np.float32)
     return torch.from_numpy(a).permute(2, 0, 1) / 127.5 - 1  # (H, W, 3) → (3, H, W)
 
+# %% ../nbs/00_core.ipynb #67586f36
 def tensor_to_image(t: torch.Tensor  # (3, H, W) image in [−1, 1]
                    ) -> np.ndarray:
     "Tensor (3, H, W) in [−1, 1] → HxWx3 uint8 array for plotting (values outside the range are clipped)."
     a = ((t.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
     return a.permute(1, 2, 0).numpy()  # (3, H, W) → (H, W, 3)
 
+# %% ../nbs/00_core.ipynb #9bf84827
 def draw_face(size: int = 112,  # side of the square image
               seed: int = 0     # picks skin, hair, background and face proportions
              ) -> torch.Tensor:
@@ -323,6 +333,7 @@ def cli_flag(name: str  # a field or option name: 'batch_size', '--batch_size' o
     "The one command-line spelling of an option: two dashes, words joined by dashes (`batch_size` → `--batch-size`)."
     return '--' + name.lstrip('-').replace('_', '-')
 
+# %% ../nbs/00_core.ipynb #be87f55e
 def _dashed(token: str) -> str:
     "`--output_dir=x` → `--output-dir=x`; values and positional arguments pass unchanged."
     if not token.startswith('--'): return token
@@ -343,6 +354,7 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message):  # argparse's message, printed on one line
         self.exit(2, f'{self.prog}: {message} (see {self.prog} --help)\n')
 
+# %% ../nbs/00_core.ipynb #239a43d8
 def comma_list(kind=int):  # the type of each item: int, float or str
     "An argparse `type` for a comma-separated list (`0,1,2` → `(0, 1, 2)`); a bad item is refused naming the option."
     def parse(text: str) -> tuple:
@@ -354,6 +366,7 @@ def comma_list(kind=int):  # the type of each item: int, float or str
     parse.__name__ = f'comma-separated {kind.__name__}s'
     return parse
 
+# %% ../nbs/00_core.ipynb #f37ec78e
 def int_at_least(low: int):  # the smallest value allowed
     "An argparse `type` for integers ≥ `low`; anything else is refused naming the option (through argparse)."
     def parse(text: str) -> int:
@@ -364,6 +377,7 @@ def int_at_least(low: int):  # the smallest value allowed
     parse.__name__ = f'integer ≥ {low}'
     return parse
 
+# %% ../nbs/00_core.ipynb #28c8bff7
 def one_line(e: BaseException  # the error to describe
             ) -> str:
     "An error as one line: the option in command-line terms, the file and reason of an `OSError`, else its text."
@@ -372,6 +386,7 @@ def one_line(e: BaseException  # the error to describe
         return f'{e.filename}: {e.strerror or e}' + (f' (and {e.filename2})' if e.filename2 else '')
     return ' '.join(str(e).split()) or type(e).__name__
 
+# %% ../nbs/00_core.ipynb #f9bd628d
 def run_command(prog: str,  # the command's name, the start of every message
                 fn,         # what the command does; returns the exit status
                 *args
@@ -401,6 +416,7 @@ def check_writable(path,                        # a folder that output will go t
                          'choose a writable folder') from None
     return p
 
+# %% ../nbs/00_core.ipynb #8ccc45bc
 def format_bytes(n: float  # a size in bytes
                 ) -> str:
     "Human-readable byte count, e.g. '24.1 MB'."
@@ -408,6 +424,7 @@ def format_bytes(n: float  # a size in bytes
         if n >= div: return f'{n / div:.1f} {unit}'
     return f'{int(n)} B'
 
+# %% ../nbs/00_core.ipynb #f15e6ce4
 def check_free_space(path,        # where the bytes will be written (it need not exist yet)
                      need: int,   # bytes that will be written
                      what: str):  # what they are, for the message

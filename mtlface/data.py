@@ -24,12 +24,15 @@ __all__ = ['RESAMPLE', 'IMAGE_EXTENSIONS', 'AGE_RANGE', 'RECORDIO_MAGIC', 'IRHea
 class DataFormatError(ValueError):
     "A data file is malformed; the message names the file and the line or record."
 
+# %% ../nbs/10_data.ipynb #9f08114e
 class ImageDecodeError(DataFormatError):
     "Image data that PIL cannot decode; the message names the file or the record it came from."
 
+# %% ../nbs/10_data.ipynb #1e54345d
 class UnsafePickleError(DataFormatError, pickle.UnpicklingError):
     "A pickle asked for a global (a function or class), which could run code when loaded: refused."
 
+# %% ../nbs/10_data.ipynb #9970150d
 def require_file(path,      # the file a reader is about to open
                  what: str  # what it should be, for the message: 'an annotation list', …
                  ) -> Path:
@@ -56,6 +59,7 @@ def resize_face(img,   # H×W×3 uint8 array (or a PIL image)
     im = img if isinstance(img, Image.Image) else Image.fromarray(a)
     return np.array(im.resize((w, h), RESAMPLE, reducing_gap=None))  # (h, w, 3) uint8
 
+# %% ../nbs/10_data.ipynb #ee605183
 def to_model_input(img,      # H×W×3 uint8 RGB face: a decoded file, an aligned crop, an upload
                    size=None  # the model's `image_size` (None keeps the size)
                    ):
@@ -87,6 +91,7 @@ def load_image(src,                      # a path to an image file, or the encod
         raise ImageDecodeError(f'{name}: cannot decode image ({type(e).__name__}: {reason})') from e
     return resize_face(np.array(im), hw) if hw else np.array(im)  # (H, W, 3) uint8
 
+# %% ../nbs/10_data.ipynb #81eae91b
 def encode_image(img,                   # H×W×3 uint8 RGB array (or a PIL image)
                  format: str = 'jpeg',  # 'jpeg' or 'png' (any format PIL can write)
                  quality: int = 95      # JPEG quality (insightface writes 95)
@@ -114,6 +119,7 @@ class FaceRecord:
 
     def __post_init__(self): self.path = Path(self.path)
 
+# %% ../nbs/10_data.ipynb #50a013ea
 class FaceList(list):
     "A list of `FaceRecord`s that remembers its source and the (line, reason) of every line the reader skipped."
     def __init__(self, records: Iterable[FaceRecord] = (),  # the faces, in order
@@ -243,6 +249,7 @@ def pack_header(label,                 # a number (flag 0), or a sequence of num
     labels = np.asarray(label, dtype='<f4').ravel()
     return _IR.pack(labels.size, 0.0, id, id2) + labels.tobytes() + bytes(payload)
 
+# %% ../nbs/10_data.ipynb #afc85f95
 def unpack_header(data: bytes,           # the data of one record
                   name: str = 'record'   # what errors call it, e.g. 'train.rec: record 17'
                   ) -> tuple[IRHeader, bytes]:
@@ -512,6 +519,7 @@ class InsightfaceRec:
             warnings.warn(f'{self.records.rec_path}: skipped {len(self.skipped)} unreadable record(s); first: '
                           f'{self.skipped[0][1]} (all are listed in .skipped)', stacklevel=2)
 
+# %% ../nbs/10_data.ipynb #f7d64e78
 def read_insightface_rec(root,      # folder holding `train.rec` + `train.idx`, or its parent
                          size=None  # resize faces to size×size; None: as stored
                         ) -> InsightfaceRec:
@@ -575,6 +583,7 @@ def read_rec_ages(path,                     # the list: `id 000012/00000345.jpg 
                                    t in zip(cols, (np.int64, np.float32, np.int64, np.int64)))
     return RecAges(keys, ages, genders, labels, np.array(lines, dtype=np.int64), path, skipped)
 
+# %% ../nbs/10_data.ipynb #69416dad
 def write_rec_ages(path,         # the list file to write
                    keys,         # record keys, one per age
                    ages,         # ages in years
@@ -656,6 +665,7 @@ def read_verification_bin(path  # an insightface verification `.bin` (e.g. `aged
                               f'a verification set needs 2 images per issame flag ({2 * len(flags)})')
     return images, flags
 
+# %% ../nbs/10_data.ipynb #dee4d705
 def write_verification_bin(path,                   # the `.bin` file to write
                            bins: Sequence[bytes],  # encoded images, two per pair
                            issame: Sequence[bool]  # one flag per pair

@@ -26,6 +26,7 @@ class SampleKey(NamedTuple):
     index: int
     position: int
 
+# %% ../nbs/11_datasets.ipynb #5368c7c6
 class SampleStream:
     "Infinite stream of dataset indices: a fresh seeded permutation per pass; position p → index."
     def __init__(self, n: int,         # dataset size
@@ -85,6 +86,7 @@ def position_rng(seed: int,      # run seed
     digest = hashlib.blake2b(f'{seed}:{position}:{salt}'.encode(), digest_size=8).digest()
     return np.random.default_rng(int.from_bytes(digest, 'little'))
 
+# %% ../nbs/11_datasets.ipynb #35088806
 @dataclass
 class FaceTransform:
     "The recipe's augmentation: optional random horizontal flip, then `to_model_input` (resize, scale to [−1, 1])."
@@ -141,6 +143,7 @@ class RecordsFaceSource:
         return load_image(self.records[i].path, self.size), int(self.identities[i]), float(self.ages[i]), int(
             self.genders[i])
 
+# %% ../nbs/11_datasets.ipynb #4cf52053
 class RecFaceSource:
     "Face source over an insightface `train.rec`: labels from its identity records; ages from `ages` where it has one."
     def __init__(self, rec: InsightfaceRec,   # an opened insightface `.rec`
@@ -213,6 +216,7 @@ class FaceSubset:
         "The i-th kept face: (image, identity, age, gender)."
         return self.source.sample(int(self.indices[i]))
 
+# %% ../nbs/11_datasets.ipynb #9275ea2a
 def faces_with_age(source,                 # any face source
                    name: str = 'the data', # what messages call it
                    hint: str = ''          # appended when no face has an age: where ages come from
@@ -282,6 +286,7 @@ class ItemError(NamedTuple):
     "A data error met while loading an item (in whichever process), carried to the main process as a value."
     message: str
 
+# %% ../nbs/11_datasets.ipynb #fde0e8be
 class ReportingDataset(Dataset):
     "A dataset whose items' data errors come back as `ItemError` values instead of worker tracebacks."
     def __init__(self, dataset): self.dataset = dataset     # the dataset to wrap
@@ -290,10 +295,12 @@ class ReportingDataset(Dataset):
         try: return self.dataset[key]
         except (DataFormatError, OSError) as e: return ItemError(one_line(e))
 
+# %% ../nbs/11_datasets.ipynb #b5f170f9
 def collate_or_error(items: list):  # dataset items, some of them `ItemError`s
     "Collate a batch, or return its first `ItemError` unchanged."
     return next((i for i in items if isinstance(i, ItemError)), None) or default_collate(items)
 
+# %% ../nbs/11_datasets.ipynb #f8a0f60a
 class ReportingLoader:
     "Iterate a DataLoader over a `ReportingDataset`; an `ItemError` is raised here as `DataFormatError` (+ `hint`)."
     def __init__(self, loader,          # a DataLoader with `collate_fn=collate_or_error`

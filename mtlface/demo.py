@@ -38,6 +38,7 @@ def sample_faces(n: int = 6,                        # how many people
 class UploadError(ValueError):
     "An uploaded file is not a face the model can take; the message says why and what to upload instead."
 
+# %% ../nbs/18_demo.ipynb #602044fe
 _MODE_NAMES = {'L': 'grayscale', 'LA': 'grayscale with transparency', 'RGBA': 'RGB with a transparency channel',
                'P': 'a palette (indexed-colour) image', 'PA': 'a palette image with transparency',
                '1': 'black and white',
@@ -118,11 +119,13 @@ def quick_train(out_dir,                 # folder for the synthetic data, the ru
     train(cfg, config_from_preset('tiny'), progress=progress)
     return out / 'run' / 'model'
 
+# %% ../nbs/18_demo.ipynb #5089ed0d
 def first_model(*model_dirs  # `save_pretrained` folders, best first
                ) -> Path:
     "The first of `model_dirs` that holds a saved model, else the last one (so messages name where a model belongs)."
     return next((Path(d) for d in model_dirs if (Path(d) / CONFIG_NAME).exists()), Path(model_dirs[-1]))
 
+# %% ../nbs/18_demo.ipynb #3867834c
 def load_or_train(model_dir,              # a `save_pretrained` folder, e.g. 'runs/demo/model' written by `make demo`
                   fallback_dir,           # where a quickly trained model is kept when `model_dir` holds none
                   iterations: int = 60,   # `quick_train` steps, when it has to run
@@ -156,6 +159,7 @@ def training_summary(model_dir  # a `save_pretrained` folder written by `mtlface
         return dict(task=train.get('task'), iterations=train.get('iterations'), data=str(data), synthetic=synthetic)
     return {}
 
+# %% ../nbs/18_demo.ipynb #2d67e6e4
 def model_card(model: MTLFace,  # the loaded model
                model_dir        # its `save_pretrained` folder (may hold the training log)
               ) -> str:
@@ -183,6 +187,7 @@ class AgingResult:
     similarity: list            # cosine similarity of each render's identity embedding to the input's
     groups: list                # the groups' names, e.g. '0-10', …, '61+'
 
+# %% ../nbs/18_demo.ipynb #40000132
 def age_all_groups(model: MTLFace,      # a trained MTLFace
                    face: np.ndarray     # (S, S, 3) uint8 aligned face, S = model.config.image_size
                   ) -> AgingResult:
@@ -220,6 +225,7 @@ def to_png(img: np.ndarray,   # (H, W, 3) uint8
     buf = io.BytesIO(); im.save(buf, 'png')
     return buf.getvalue()
 
+# %% ../nbs/18_demo.ipynb #d82baa4c
 class FaceCard:
     "An image widget with a caption under it, updated together."
     def __init__(self, scale: int = 2,  # pixel repeat factor of the shown face
@@ -328,6 +334,7 @@ def last_iteration(log_file  # a training run's `log.jsonl`
         except (ValueError, KeyError, TypeError): continue  # a line still being written
     return 0
 
+# %% ../nbs/18_demo.ipynb #2c4cba10
 def follow_progress(log_file,                  # a training run's `log.jsonl`
                     bar: widgets.IntProgress,  # the progress bar to update
                     stop: threading.Event,     # set it to end the loop
@@ -387,6 +394,7 @@ class Launcher:
         if self.demo is None: raise TimeoutError(f'the model is still loading after {timeout} s')
         return self.demo
 
+# %% ../nbs/18_demo.ipynb #12eb8be1
 def launch(model_dir='runs/demo/model',       # the model to show, e.g. `first_model('runs/demo-long/model', …)`
            fallback_dir='runs/demo-quick',     # where a quickly trained model is kept when there is none
            iterations: int = 60,               # `quick_train` steps, when it has to run

@@ -48,6 +48,7 @@ def init_normal(module: nn.Module,  # initialised in place, every Conv2d
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None: nn.init.zeros_(m.bias)
 
+# %% ../nbs/06_gan.ipynb #8d906616
 class Decoder(nn.Module):
     "Decode the age condition with skips (x2, x3, x4, image) to an aged face: image + residual."
     def __init__(self, cfg: MTLFaceConfig):  # stage_widths, decoder_out_width
@@ -68,6 +69,7 @@ class Decoder(nn.Module):
         h = self.up4(h, images)              # (B, out, H, W)
         return images + self.to_rgb(h)
 
+# %% ../nbs/06_gan.ipynb #9e35e2bb
 class Generator(nn.Module):
     "Face age synthesis: conditioner (ICM or one-hot) + decoder; I_t = D(levels, cond(X_id, t), I)."
     def __init__(self, cfg: MTLFaceConfig):  # the conditioner and decoder fields

@@ -28,6 +28,7 @@ def grad_reverse(x: torch.Tensor,      # any tensor; returned unchanged
     "Identity on `x` going forward; multiplies the incoming gradient by −`lambda_` going back."
     return _ReverseGrad.apply(x, float(lambda_))
 
+# %% ../nbs/04_grl.ipynb #49580b79
 class GradientReversal(nn.Module):
     "Module form of `grad_reverse`; set `.lambda_` during training to follow a schedule."
     def __init__(self, lambda_: float = 1.0):  # λ: the gradient is multiplied by −λ; may change between steps

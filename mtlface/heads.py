@@ -52,17 +52,20 @@ class MarginHead(nn.Module):
         target = cos.gather(1, labels[:, None])           # (B, 1)
         return self.s * cos.scatter(1, labels[:, None], self.margin(target))
 
+# %% ../nbs/03_heads.ipynb #1da37479
 class CosFace(MarginHead):
     "Large-margin cosine loss head: s·(cos θ − m) on the target class, s·cos θ elsewhere."
     def margin(self, cos_target):  # (B,) cosine to each sample's own class
         return cos_target - self.m
 
+# %% ../nbs/03_heads.ipynb #c1f91045
 class ArcFace(MarginHead):
     "Additive angular margin head: s·cos(θ + m) on the target class, s·cos θ elsewhere."
     def margin(self, cos_target):  # (B,) cosine to each sample's own class
         theta = torch.acos(cos_target.clamp(-1 + 1e-7, 1 - 1e-7))
         return torch.where(theta + self.m < math.pi, torch.cos(theta + self.m), cos_target - self.m * math.sin(self.m))
 
+# %% ../nbs/03_heads.ipynb #464fe253
 def build_margin_head(cfg: MTLFaceConfig  # head, head_s, head_m, embedding_dim, num_classes
                      ) -> MarginHead:
     "The identity head named by `cfg.head` with the config's s, m and number of classes."
@@ -83,6 +86,7 @@ class AgeEstimator(nn.Module):
         age_logits = self.age(feat)                 # (B, 101)
         return age_logits, self.group(age_logits)   # (B, 101), (B, N)
 
+# %% ../nbs/03_heads.ipynb #6e9998a9
 def dex_age(age_logits: torch.Tensor  # (B, n_ages) logits over ages 0, 1, …
            ) -> torch.Tensor:
     "DEX expectation of the age: Σ_i i·softmax(logits)_i, shape (B,)."

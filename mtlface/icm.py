@@ -21,6 +21,7 @@ def icm_kernel_count(n_groups: int,  # number of age groups N
     "Total kernels K = int((N − (N − 1)·s)·u) of an ICM layer."
     return int((n_groups - (n_groups - 1) * s) * u)
 
+# %% ../nbs/05_icm.ipynb #59932d96
 def icm_group_starts(n_groups: int,  # number of age groups N
                      u: int,         # kernels per group
                      s: float        # share of kernels between neighbouring groups, 0–1
@@ -30,6 +31,7 @@ def icm_group_starts(n_groups: int,  # number of age groups N
     for _ in range(n_groups - 1): starts.append(int(starts[-1] + (1 - s) * u))
     return starts
 
+# %% ../nbs/05_icm.ipynb #b5e83858
 def icm_group_mask(n_groups: int,  # number of age groups N
                    u: int,         # kernels per group
                    s: float        # share of kernels between neighbouring groups, 0–1
@@ -68,6 +70,7 @@ class ICB(nn.Module):
         r = self.route(self.bn2(self.conv2(r)), groups)
         return self.act2(h + r)
 
+# %% ../nbs/05_icm.ipynb #705f4e66
 class ICM(nn.Module):
     "Identity conditional module: X_id (B, C, s, s) and target groups (B,) → age condition (B, C, s, s)."
     def __init__(self, cfg: MTLFaceConfig):  # stage_widths[-1], n_groups, icm_kernels_per_group, icm_share, icm_blocks
@@ -96,6 +99,7 @@ def one_hot_map(groups: torch.Tensor,  # (B,) group indices
     "One-hot age code tiled over a size×size map: (B,) → (B, N, size, size)."
     return F.one_hot(groups, n_groups).to(dtype)[:, :, None, None].expand(-1, -1, size, size)
 
+# %% ../nbs/05_icm.ipynb #e250b914
 class OneHotConditioner(nn.Module):
     "Ablation baseline: concat(X_id, one-hot map of t) → conv1×1 → BN → PReLU, (B, C, s, s) → (B, C, s, s)."
     def __init__(self, cfg: MTLFaceConfig):  # stage_widths[-1], n_groups
@@ -109,6 +113,7 @@ class OneHotConditioner(nn.Module):
         code = one_hot_map(groups, self.n_groups, id_feat.shape[-1], id_feat.dtype)  # (B, N, s, s)
         return self.mix(torch.cat([id_feat, code], 1))
 
+# %% ../nbs/05_icm.ipynb #7301a246
 def build_conditioner(cfg: MTLFaceConfig  # conditioning: 'icm' or 'onehot'
                      ) -> nn.Module:
     "The age conditioner named by `cfg.conditioning`: `ICM` or `OneHotConditioner`."

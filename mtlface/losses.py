@@ -44,6 +44,7 @@ def lsgan_discriminator_loss(real_scores: torch.Tensor,  # D(real faces, their g
     "½·[mean((D(real) − 1)²) + mean(D(fake)²)]; pass fake scores of detached generated faces."
     return 0.5 * ((real_scores.float() - 1).pow(2).mean() + fake_scores.float().pow(2).mean())
 
+# %% ../nbs/07_losses.ipynb #3e4d0370
 def lsgan_generator_loss(fake_scores: torch.Tensor  # D(I_t, t), (B, 1, h, w)
                         ) -> torch.Tensor:
     "½·mean((D(I_t) − 1)²)."

@@ -94,6 +94,7 @@ def encode(self: MTLFace, images: torch.Tensor,  # (B, 3, H, W) aligned faces in
             emb, age = emb + emb_f, (age + age_f) / 2
     return F.normalize(emb.float(), dim=1), age
 
+# %% ../nbs/08_model.ipynb #8fa42706
 def age_faces(self: MTLFace, images: torch.Tensor,  # (B, 3, H, W) aligned faces in [−1, 1]
               target_groups                         # an int for all faces, or (B,) group indices
              ) -> torch.Tensor:
@@ -106,6 +107,7 @@ def age_faces(self: MTLFace, images: torch.Tensor,  # (B, 3, H, W) aligned faces
         raise ValueError(f'target_groups must be in 0..{self.config.n_groups - 1}, got {groups.tolist()}')
     with _evaluating(self): return self.generate(images, groups).clamp(-1, 1)
 
+# %% ../nbs/08_model.ipynb #766b35da
 MTLFace.encode, MTLFace.age_faces = encode, age_faces
 
 # %% ../nbs/08_model.ipynb #424c7fae
@@ -141,6 +143,7 @@ def fas_aged(self: MTLFace, images,  # (B, 3, H, W) source faces in [−1, 1]
     with torch.no_grad(): source = self.features(images)
     return self.generate(images, target_groups, source), source.parts.identity
 
+# %% ../nbs/08_model.ipynb #3e3be21b
 def fas_generator_losses(self: MTLFace, images,          # (B, 3, H, W) source faces in [−1, 1]
                          target_groups,                  # (B,) target age groups t
                          # `fas_aged(images, target_groups)` when already run (the D step's fakes)
@@ -155,6 +158,7 @@ def fas_generator_losses(self: MTLFace, images,          # (B, 3, H, W) source f
                                 target_groups, aged_parts.identity, source_identity, self.config)
     return losses, aged
 
+# %% ../nbs/08_model.ipynb #e742817c
 def fas_discriminator_loss(self: MTLFace, real_images,  # (B, 3, H, W) real faces of the target groups
                            aged_images,                 # (B, 3, H, W) generated faces; detached here
                            target_groups                # (B,) t: the real faces' groups and the aged ones' targets
@@ -163,12 +167,14 @@ def fas_discriminator_loss(self: MTLFace, real_images,  # (B, 3, H, W) real face
     return lsgan_discriminator_loss(self.discriminator(real_images, target_groups),
                                     self.discriminator(aged_images.detach(), target_groups))
 
+# %% ../nbs/08_model.ipynb #9c53aefa
 def freeze_encoder(self: MTLFace, frozen: bool = True):  # False unfreezes
     "Freeze (or unfreeze) the recognition side: no gradients into its weights, eval-mode BatchNorm."
     for m in self.encoder_modules():
         m.requires_grad_(not frozen); m.train(not frozen and self.training)
     return self
 
+# %% ../nbs/08_model.ipynb #935c8ba3
 MTLFace.fas_generator_losses, MTLFace.fas_aged = fas_generator_losses, fas_aged
 MTLFace.fas_discriminator_loss, MTLFace.freeze_encoder = fas_discriminator_loss, freeze_encoder
 
@@ -222,6 +228,7 @@ def check_state_dict(expected: dict,  # the model's `state_dict()`
                                                                 else '')] if shapes else [])
     if problems: raise ValueError(f'{source} does not fit this model: ' + ' | '.join(problems))
 
+# %% ../nbs/08_model.ipynb #31bac9fb
 def load_weights(self: MTLFace, directory  # a `save_pretrained` folder
                 ) -> MTLFace:
     "Load `model.safetensors` from `directory` into this model, checking every tensor's name and shape."
@@ -234,6 +241,7 @@ def load_weights(self: MTLFace, directory  # a `save_pretrained` folder
     self.load_state_dict(state)
     return self
 
+# %% ../nbs/08_model.ipynb #6926b681
 def saved_config(directory  # a `save_pretrained` folder
                 ) -> MTLFaceConfig:
     "The config a `save_pretrained` folder was written with (FileNotFoundError naming the file when it is not one)."
@@ -242,11 +250,13 @@ def saved_config(directory  # a `save_pretrained` folder
         raise FileNotFoundError(f'{d / CONFIG_NAME}: no config file (is this a save_pretrained folder?)')
     return load_config(d / CONFIG_NAME)
 
+# %% ../nbs/08_model.ipynb #45df390b
 def describe_diff(diff: dict  # `config_diff(saved, requested)`
                  ) -> str:
     "One line naming each differing field of a `config_diff(saved, requested)`: its checkpoint and requested values."
     return '; '.join(f'{k}: checkpoint {a!r}, requested {b!r}' for k, (a, b) in diff.items())
 
+# %% ../nbs/08_model.ipynb #b278c442
 def from_pretrained(directory,                          # a folder written by `save_pretrained`
                     config: MTLFaceConfig | None = None  # the config you expect; architecture fields must match
                    ) -> MTLFace:
@@ -256,6 +266,7 @@ def from_pretrained(directory,                          # a folder written by `s
         raise ValueError(f'{directory} was saved with another architecture: {describe_diff(diff)}')
     return model_to_load(config or saved).load_weights(directory)
 
+# %% ../nbs/08_model.ipynb #95b8b4c1
 def model_to_load(config: MTLFaceConfig  # its `architecture` picks the class: 'cvpr' or 'tpami'
                  ) -> nn.Module:
     "A model of `config`'s architecture to load weights into: `MTLFace`, or the authors' one (20_authors), unallocated."
@@ -264,6 +275,7 @@ def model_to_load(config: MTLFaceConfig  # its `architecture` picks the class: '
         return AuthorsMTLFace.empty(config)
     return MTLFace(config)
 
+# %% ../nbs/08_model.ipynb #17ee732a
 MTLFace.save_pretrained, MTLFace.load_weights = save_pretrained, load_weights
 MTLFace.from_pretrained = staticmethod(from_pretrained)
 

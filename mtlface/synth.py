@@ -102,6 +102,7 @@ def random_identity(rng: np.random.Generator  # the source of randomness; advanc
         beard=(0.0 if u() < .2 else u(.3, 1)) if m else 0.0, beard_style=BEARD_STYLES[rng.integers(3)],
         wrinkle_depth=u(.6, 1.3), detail_seed=int(rng.integers(2**31)))
 
+# %% ../nbs/09_synth.ipynb #86047a8f
 def identities(n: int,         # how many people
                seed: int = 0   # the population's seed
                ) -> list[Identity]:
@@ -162,6 +163,7 @@ class Nuisance:
         "Random photo conditions from an integer seed (or a numpy `Generator`)."
         return random_nuisance(seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed), strength)
 
+# %% ../nbs/09_synth.ipynb #7e4e6c77
 def random_nuisance(rng: np.random.Generator,  # the source of randomness; advanced by the call
                     strength: float = 1.0      # scales every range: 0 gives the canonical photo's pose and light
                    ) -> Nuisance:
@@ -623,6 +625,7 @@ def render(identity: Identity,              # the person
     _apply_light(cv, nz)
     return _to_uint8(cv.img)
 
+# %% ../nbs/09_synth.ipynb #8fe1e3ca
 def render_grid(people: list[Identity],            # one row per person
                 ages: list[float],                 # one column per age
                 nuisance: Nuisance | None = None,  # photo conditions of every face; None: the canonical photo

@@ -78,6 +78,7 @@ def face_spec(spec: SynthSpec,  # the synthetic world
     age = lo + (j + rng.uniform()) * (hi - lo) / spec.images_per_identity
     return round(float(age), 1), random_nuisance(rng, spec.nuisance_strength)
 
+# %% ../nbs/12_synth_data.ipynb #36a6ca2e
 def face_path(spec: SynthSpec,  # the synthetic world
               person: int,      # identity index
               j: int            # photo index within the person's photos
@@ -194,6 +195,7 @@ def pixel_embedding(img: np.ndarray,  # (H, W, 3) uint8 face
     g -= g.mean()
     return g / (np.linalg.norm(g) + 1e-8)
 
+# %% ../nbs/12_synth_data.ipynb #d89a326f
 def accuracy_by_gap(similarity: np.ndarray,        # (n,) score of each pair
                     same: np.ndarray,              # (n,) bool: same person
                     gaps: np.ndarray,              # (n,) age gap of each pair in years
@@ -232,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     return p
 
+# %% ../nbs/12_synth_data.ipynb #1eaade86
 def _main(argv=None) -> int:
     a = build_parser().parse_args(argv)
     spec = SynthSpec(n_identities=a.identities, images_per_identity=a.images_per_identity, size=a.size, seed=a.seed,
