@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_train.ipynb #0dee43d5
 from __future__ import annotations
-import argparse, json, math, os, shutil, sys, time
+import argparse, copy, json, math, os, shutil, sys, time
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field, fields
 from fastcore.docments import docments
@@ -30,9 +30,9 @@ __all__ = ['STATE_NAME', 'TRAINING_NAME', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr
            'pick_mixed_precision', 'load_train_source', 'train_faces', 'make_loader', 'next_batches', 'check_trackers',
            'check_eval_data', 'check_run', 'run_bytes', 'complete_checkpoints', 'save_checkpoint', 'load_checkpoint',
            'checkpoint_problem', 'resume_newest', 'frozen', 'eval_mode', 'aifr_iteration', 'fas_iteration',
-           'build_model', 'setup_accelerator', 'TrainRun', 'build_run', 'resume_run', 'start_logging', 'run_loaders',
-           'train_iteration', 'log_losses', 'evaluate_during', 'after_iteration', 'progress_bar', 'finish_run', 'train',
-           'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
+           'GeneratorEMA', 'build_model', 'setup_accelerator', 'TrainRun', 'build_run', 'resume_run', 'start_logging',
+           'run_loaders', 'train_iteration', 'log_losses', 'evaluate_during', 'after_iteration', 'progress_bar',
+           'finish_run', 'train', 'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
 
 # %% ../nbs/15_train.ipynb #6725cab6
 @dataclass
@@ -61,6 +61,9 @@ class TrainConfig:
     fas_betas: tuple = (0.5, 0.99)     # Adam betas of G and D
     fas_d_first: bool = True           # update D first, then G against the updated D (authors' code); False: G first
     fas_d_steps: int = 1               # D updates per G update (on the same batch)
+    # decay of an exponential moving average of the generator's weights, saved as the final model;
+    # 0 = off (the paper and the authors' code have none), e.g. 0.99
+    fas_ema: float = 0.0
     seed: int = 0                      # seeds Python, NumPy and torch (and the data order)
     mixed_precision: str = 'no'        # 'no', 'fp16', 'bf16' (Accelerate) or 'auto' (`pick_mixed_precision`)
     sync_bn: bool = False              # SyncBatchNorm across processes
@@ -106,6 +109,7 @@ def _run_checks(c) -> list:
              'must be iterations ≥ 0 in increasing order, e.g. 20000,23000'),
             ('fas_betas', len(c.fas_betas) == 2 and all(0 <= b < 1 for b in c.fas_betas),
              'must be two numbers in [0, 1)'),
+            ('fas_ema', 0 <= c.fas_ema < 1, 'must be in [0, 1) (0: off)'),
             ('num_workers', c.num_workers >= 0, 'must be ≥ 0 (0: load in the main process)'),
             ('log_every', c.log_every >= 1, 'must be at least 1'),
             ('eval_every', c.eval_every >= 0, 'must be ≥ 0 (0: evaluate at the end only)'),
@@ -377,13 +381,14 @@ def _file_problem(f: Path) -> str | None:
 
 def checkpoint_problem(path,                 # a checkpoint folder `iter_NNNNNNN`
                        processes: int = 1,   # processes of the run that will load it
-                       optimizers: int = 1   # optimisers of that run
+                       optimizers: int = 1,  # optimisers of that run
+                       custom: int = 0       # objects it registered for checkpointing (the generator's EMA)
                        ) -> str | None:
     "Why a checkpoint cannot be resumed from (a missing, cut or damaged file), or None when it is complete."
     path = Path(path)
     need = [STATE_NAME, 'model.safetensors', 'model/config.json', 'model/model.safetensors'] + \
            [f'optimizer{f"_{i}" if i else ""}.bin' for i in range(optimizers)] + \
-           [f'random_states_{r}.pkl' for r in range(processes)]
+           [f'random_states_{r}.pkl' for r in range(processes)] + [f'custom_checkpoint_{i}.pkl' for i in range(custom)]
     missing = [n for n in need if not (path / n).is_file()]
     if missing: return f'{path / missing[0]} is missing' + (' (without it the random sequence would not be restored)'
                                                              if missing[0].startswith('random_states') else '')
@@ -405,12 +410,13 @@ def _check_same_model(ckpt: Path, model_config: MTLFaceConfig):
 def resume_newest(accelerator,                  # the run's Accelerator, its model and optimisers prepared
                   output_dir,                   # the run's folder
                   model_config: MTLFaceConfig,  # the model being trained: a checkpoint of another one is refused
-                  optimizers: int = 1           # optimisers of this run (each has its file in a checkpoint)
+                  optimizers: int = 1,          # optimisers of this run (each has its file in a checkpoint)
+                  custom: int = 0               # objects registered for checkpointing (the generator's EMA)
                  ) -> dict | None:
     "Load the newest checkpoint that is complete and loads (saying which newer ones were skipped, and why)."
     ckpts = complete_checkpoints(output_dir)
     for ckpt in reversed(ckpts):
-        why = checkpoint_problem(ckpt, accelerator.num_processes, optimizers)
+        why = checkpoint_problem(ckpt, accelerator.num_processes, optimizers, custom)
         if why is None:
             _check_same_model(ckpt, model_config)
             try: state = load_checkpoint(accelerator, ckpt)
@@ -546,6 +552,35 @@ def fas_iteration(accelerator,       # the run's Accelerator
     if cfg.fas_d_steps > 1: logs['fas/d'] /= cfg.fas_d_steps
     return logs   # on leaving, the encoder's flags and modes are as they were (AIFR's again in `joint`)
 
+# %% ../nbs/15_train.ipynb #6b4f25d6
+class GeneratorEMA:
+    "An exponential moving average of a module's parameters and floating-point buffers (integer buffers copied)."
+    def __init__(self, module: torch.nn.Module,  # the unwrapped generator: its copy starts the average
+                 decay: float):                   # β: weight of the old average at each update, in [0, 1)
+        self.decay, self.updates = decay, 0
+        self.module = copy.deepcopy(module).eval().requires_grad_(False)
+
+    @staticmethod
+    def _tensors(m): return list(m.parameters()) + list(m.buffers())
+
+    @torch.no_grad()
+    def update(self, module: torch.nn.Module):   # the generator after its optimizer step
+        "avg ← β·avg + (1 − β)·weights, for every parameter and floating-point buffer."
+        for avg, new in zip(self._tensors(self.module), self._tensors(module), strict=True):
+            if avg.is_floating_point(): avg.lerp_(new.detach(), 1 - self.decay)
+            else: avg.copy_(new)
+        self.updates += 1
+
+    def copy_to(self, module: torch.nn.Module):   # the generator that takes the averaged weights
+        "Load the averaged weights and buffers into `module`."
+        module.load_state_dict(self.module.state_dict())
+
+    # what Accelerate's `save_state`/`load_state` call for an object given to `register_for_checkpointing`
+    def state_dict(self) -> dict: return dict(decay=self.decay, updates=self.updates, module=self.module.state_dict())
+    def load_state_dict(self, state: dict):   # from `state_dict`
+        self.decay, self.updates = state['decay'], state['updates']
+        self.module.load_state_dict(state['module'])
+
 # %% ../nbs/15_train.ipynb #7e0fa9ab
 def _tasks(cfg: TrainConfig) -> list[str]:
     return {'aifr': ['aifr'], 'fas': ['fas'], 'joint': ['aifr', 'fas']}[cfg.task]
@@ -588,6 +623,7 @@ class TrainRun:
     start: int = 0                                # the first iteration to train (a resumed run's)
     history: list = field(default_factory=list)   # logged rows (losses, evaluations); saved in every checkpoint
     stats: dict = field(default_factory=dict)     # skipped steps per optimiser (non-finite losses or gradients)
+    ema: GeneratorEMA | None = None               # the generator's average (`fas_ema` > 0), in every checkpoint
 
     @property
     def net(self) -> MTLFace: return self.accelerator.unwrap_model(self.model)   # the model without its wrappers
@@ -613,7 +649,11 @@ def build_run(cfg: TrainConfig,            # the recipe
     check_free_space(cfg.output_dir, run_bytes(model, opts) + run_bytes(model, {}) // 2,
                      'a checkpoint and the final model')
     model, *opt_list = accelerator.prepare(model, *opts.values())
-    return TrainRun(cfg, accelerator, model, dict(zip(opts.keys(), opt_list)), source, data_info)
+    ema = None
+    if cfg.fas_ema > 0 and 'fas' in _tasks(cfg):                  # saved and loaded with the training state
+        ema = GeneratorEMA(accelerator.unwrap_model(model).generator, cfg.fas_ema)
+        accelerator.register_for_checkpointing(ema)
+    return TrainRun(cfg, accelerator, model, dict(zip(opts.keys(), opt_list)), source, data_info, ema=ema)
 
 # %% ../nbs/15_train.ipynb #dc8db817
 def resume_run(run: TrainRun   # a run from `build_run`: its `start` and `history` are set here
@@ -624,7 +664,8 @@ def resume_run(run: TrainRun   # a run from `build_run`: its `start` and `histor
         # a save that was killed
         for stale in (run.out / 'checkpoints').glob('.tmp_*'): shutil.rmtree(stale, ignore_errors=True)
     acc.wait_for_everyone()
-    state = resume_newest(acc, run.out, run.net.config, len(run.opts)) if run.cfg.resume else None
+    state = (resume_newest(acc, run.out, run.net.config, len(run.opts), int(run.ema is not None))
+             if run.cfg.resume else None)
     if state: run.start, run.history = state['iteration'], state['history']
     return run
 
@@ -675,6 +716,7 @@ def train_iteration(run: TrainRun,   # the run (its optimisers, model and skip c
     if 'fas' in _tasks(cfg):
         batches = next_batches(loaders['fas'], cfg.grad_accum, acc.device, cfg.channels_last)
         logs.update(fas_iteration(acc, run.model, batches, run.opts, cfg, it, run.stats))
+        if run.ema is not None: run.ema.update(net.generator)          # the same weights on every process
     return logs
 
 # %% ../nbs/15_train.ipynb #3221f662
@@ -729,17 +771,26 @@ def progress_bar(run: TrainRun,      # the run: from its start to its last itera
                 desc=f'train {run.cfg.task}', disable=not (show and run.accelerator.is_main_process),
                 dynamic_ncols=True)
 
+def _generator_note(run: TrainRun) -> dict:
+    "What `training.json` says about the saved generator: the last weights, or their EMA."
+    if 'fas' not in _tasks(run.cfg): return {}
+    if run.ema is None: return dict(generator='last weights')
+    return dict(generator=f'exponential moving average of its weights (fas_ema={run.cfg.fas_ema}, '
+                          f'{run.ema.updates} updates), not the last weights', fas_ema=run.cfg.fas_ema)
+
 def finish_run(run: TrainRun   # a run that has trained its iterations
               ) -> dict:
     ("Save the last checkpoint, then (main process) the model with `training.json`, a final evaluation "
      "and `result.json`.")
     cfg, acc, out = run.cfg, run.accelerator, run.out
     if run.start < cfg.iterations: save_checkpoint(acc, run.model, out, cfg.iterations, cfg, run.history)
+    if run.ema is not None: run.ema.copy_to(run.net.generator)        # the saved (and evaluated) G: the EMA
     result = dict(history=run.history, skipped=run.stats, processes=acc.num_processes, final_iteration=cfg.iterations)
     if acc.is_main_process:
         run.net.save_pretrained(out / 'model')
         (out / 'model' / TRAINING_NAME).write_text(json.dumps(dict(task=cfg.task, iterations=cfg.iterations,
-                                                                   **run.data_info), indent=2))
+                                                                   **_generator_note(run), **run.data_info),
+                                                              indent=2))
         result['eval'] = quick_eval(run.net, cfg.data, out / 'eval' / 'aged_final.png', cfg.eval_pairs)
         (out / 'result.json').write_text(json.dumps(result, indent=2))
     acc.wait_for_everyone()

@@ -163,3 +163,24 @@ def test_bad_options(tmp_path):
     r = subprocess.run([str(BIN / 'mtlface-train'), '--data', str(tmp_path), '--output-dir', str(tmp_path / 'o'),
                         '--trackers', ''], capture_output=True, text=True, env=cpu_env())
     assert r.returncode != 0 and 'train.txt' in r.stderr
+
+def test_fas_ema_resumes_and_is_the_saved_generator(data, one_process_accumulating, tmp_path):
+    """FAS with `--fas-ema`: 2 steps, stop, resume to 4 ends with the same average (restored from the checkpoint's
+    custom_checkpoint_0.pkl) and the same final model as 4 steps in one go; that model's generator is the average,
+    not the last weights."""
+    fas = ('--task', 'fas', '--init-from', one_process_accumulating / 'model', '--fas-ema', '0.9', '--save-every', '2')
+    full, split = tmp_path / 'full', tmp_path / 'split'
+    run(train_cmd(full, data, *fas, '--iterations', '4'))
+    run(train_cmd(split, data, *fas, '--iterations', '2'))
+    assert (split / 'checkpoints' / 'iter_0000002' / 'custom_checkpoint_0.pkl').is_file()
+    r = run(train_cmd(split, data, *fas, '--iterations', '4'))
+    assert 'resuming from' in r.stdout + r.stderr
+    ema = lambda out: torch.load(out / 'checkpoints' / 'iter_0000004' / 'custom_checkpoint_0.pkl', weights_only=False)
+    assert ema(split)['updates'] == ema(full)['updates'] == 4
+    assert_same_params(ema(split)['module'], ema(full)['module'], rtol=0, atol=0)
+    assert_same_params(params(split), params(full), rtol=0, atol=0)
+    saved = from_pretrained(full / 'model').generator.state_dict()
+    last = from_pretrained(full / 'checkpoints' / 'iter_0000004' / 'model').generator.state_dict()
+    assert_same_params(saved, ema(full)['module'], rtol=0, atol=0)
+    with pytest.raises(AssertionError): assert_same_params(saved, last)
+    assert 'moving average' in json.loads((full / 'model' / 'training.json').read_text())['generator']
