@@ -10,7 +10,7 @@ BIN := $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('scripts'))"
 help:
 	@echo "make demo   - install, generate synthetic faces, train the tiny model, write a report and samples"
 	@echo "make test   - install, check mtlface/ matches nbs/, run nbdev-test and pytest"
-	@echo "make demo-long - the same with FAS trained $(DEMO_LONG_FAS_ITERS) iterations (about 45 minutes): faces that visibly age"
+	@echo "make demo-long - the same with FAS trained $(DEMO_LONG_FAS_ITERS) iterations (about 30 minutes with bf16 units, 45 without): faces that visibly age"
 	@echo "make ablations - reproduce the paper's ablations on synthetic faces (3 seeds; see ablations/table.md)"
 	@echo "make readme - render README.md from nbs/index.ipynb (no Quarto needed)"
 	@echo "make docs   - build the docs site from the notebooks (nbdev-docs with Quarto, else Sphinx) -> docs/_build/html"
@@ -67,7 +67,7 @@ test: install check-export check-readme nbtest pytest
 # independent age accuracy 18-20% at 200-250 iterations, 30% at 1,500, 47% at 3,000 (input unchanged 14.3%, true faces
 # 55%). `make demo` stops at 600 AIFR + 250 FAS iterations, what 10 minutes allow on a 2-core CPU without bf16 units
 # (measured: bench/results/fas_recipe.md); `make demo-long` trains FAS for DEMO_LONG_FAS_ITERS into runs/demo-long
-# (about 45 minutes: 800 AIFR iterations at 0.35 s, 3,000 FAS at 0.73 s, evaluation).
+# (28 minutes on this 2-core CPU with bf16 units while `make test` ran beside it; about 45 without bf16 units).
 # --mixed-precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (80x slower on one without AVX-512).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
@@ -97,7 +97,7 @@ demo: install
 	@echo "== 5/5 report"
 	$(PY) tools/demo_report.py $(DEMO_RUN) $(DEMO_DATA)
 
-# the same pipeline with a FAS run long enough to age faces visibly (about 45 minutes on a 2-core CPU)
+# the same pipeline with a FAS run long enough to age faces visibly, the generator's weights averaged
 demo-long: install
 	$(MAKE) demo DEMO_RUN=runs/demo-long DEMO_AIFR_ITERS=800 DEMO_FAS_ITERS=$(DEMO_LONG_FAS_ITERS) DEMO_FAS_EMA=$(DEMO_LONG_FAS_EMA)
 
