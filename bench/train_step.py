@@ -6,6 +6,7 @@
     python bench/train_step.py --preset tiny        # the tiny preset (seconds)
     python bench/train_step.py --paths fp32 bf16-cl --steps 5
     python bench/train_step.py --device cuda --batch 64 --quick   # on a GPU (`make gpu-check` runs this)
+    python bench/train_step.py --paths trainer trainer-cl --trainer-precision no   # the trainer's step in fp32
 
 What one step is (built directly from the `MTLFace` methods, the authors' training recipe, github.com/Hzzone/MTLFace):
   AIFR  model in train mode; `aifr_losses(images, labels, ages)['loss']` → backward → SGD step (momentum 0.9,
@@ -30,9 +31,12 @@ Paths (each is a separate model and optimisers, all built from the same seed):
                   loss function, as here, works.)
   onednn-bf16     fp32 model and code, with `torch.backends.mkldnn` fp32 precision set to 'bf16' (oneDNN runs the
                   fp32 convolutions and matmuls on bf16 units internally; no autocast).
-  trainer         the trainer's own step, fp32: `build_optimizers` + `accelerator.prepare` + `aifr_iteration` /
+  trainer         the trainer's own step: `build_optimizers` + `accelerator.prepare` + `aifr_iteration` /
                   `fas_iteration` (the finite check, the logged losses; FAS: D first on fakes drawn again without
-                  gradient, then G), on the same model and inputs. Against `fp32` it shows the trainer's overhead.
+                  gradient, then G), on the same model and inputs, at the precision `--trainer-precision` resolves to
+                  with `pick_mixed_precision` (default 'auto', i.e. `mtlface-train --mixed-precision auto`: bf16 on a
+                  CPU whose bf16 GEMM is ≥ 1.5× fp32, else fp32; 'no' = fp32). Accelerate allows one precision per
+                  process, so every trainer path runs at that one precision; the `prec` column says which.
   trainer-cl, trainer-fused, trainer-cl-fused
                   the same with `TrainConfig(channels_last=True)` and/or `fused_optim=True`: what the trainer's
                   speed options buy. (FLOPs of trainer paths are counted as the eager step's.)
@@ -52,7 +56,7 @@ best median rate of square matmuls (2048 and 4096) in fp32 and in bf16; bf16 pat
 peak, fp32 paths with the fp32 peak.
 """
 import argparse, contextlib, gc, math, os, statistics, sys, tempfile, time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 import torch
 from torch import nn
@@ -74,9 +78,16 @@ class StepPath:
     compile: bool = False         # torch.compile the loss functions
     onednn_bf16: bool = False     # torch.backends.mkldnn fp32_precision = 'bf16' (implicit bf16 in oneDNN)
     trainer: bool = False         # the trainer's own step (`aifr_iteration` / `fas_iteration` under Accelerate)
+    mixed_precision: str = 'no'   # trainer paths: Accelerate's mixed_precision ('no' or 'bf16'), set from --trainer-precision
 
     @property
-    def uses_bf16(self) -> bool: return self.bf16 or self.onednn_bf16
+    def uses_bf16(self) -> bool: return self.bf16 or self.onednn_bf16 or self.mixed_precision == 'bf16'
+
+    @property
+    def precision(self) -> str:
+        "What the step computes in, for the table."
+        if self.trainer: return 'bf16 (Accelerate)' if self.mixed_precision == 'bf16' else 'fp32'
+        return 'bf16 (autocast)' if self.bf16 else 'bf16 (oneDNN)' if self.onednn_bf16 else 'fp32'
 
 
 PATHS = {p.name: p for p in [
@@ -156,12 +167,12 @@ class Runner:
         self.last_loss = float('nan')
 
     def _trainer(self, task, m, dev):
-        "The trainer's step: its optimisers (`build_optimizers`, fp32, `fused_optim`), `accelerator.prepare`, its step functions."
+        "The trainer's step: its optimisers (`build_optimizers`, `fused_optim`), `accelerator.prepare` at the path's precision, its step functions."
         from accelerate import Accelerator
         from mtlface.train import TrainConfig, aifr_iteration, build_optimizers, fas_iteration
-        self.acc = Accelerator(cpu=dev.type == 'cpu', mixed_precision='no')
+        self.acc = Accelerator(cpu=dev.type == 'cpu', mixed_precision=self.path.mixed_precision)
         self.cfg = TrainConfig(task=task, lr=0.01, init_from='bench' if task == 'fas' else '', fused_optim=self.path.fused,
-                               channels_last=self.path.channels_last)
+                               channels_last=self.path.channels_last, mixed_precision=self.path.mixed_precision)
         if task == 'aifr': m.generator.requires_grad_(False); m.discriminator.requires_grad_(False)   # as `train` does
         else: m.freeze_encoder(True)
         opts = build_optimizers(m, self.cfg)
@@ -295,6 +306,9 @@ def main():
                     help='time the paths round by round (fairer under outside load, but the paths then share caches and '
                          'the allocator, which slows the fp32 baseline; default: one path after the other)')
     ap.add_argument('--cold-compile', action='store_true', help="compile into a fresh, empty inductor cache")
+    ap.add_argument('--trainer-precision', default='auto', choices=['auto', 'no', 'bf16'],
+                    help="mixed_precision of the trainer paths, resolved by pick_mixed_precision ('auto': what "
+                         "`mtlface-train --mixed-precision auto` picks here; 'no': fp32)")
     ap.add_argument('--device', default='cpu', help="'cpu' or 'cuda' (a step ends with `loss.item()`, so GPU steps are timed to completion)")
     args = ap.parse_args()
     if args.quick: args.steps, args.warmup = 2, 2
@@ -303,7 +317,12 @@ def main():
     if args.device != 'cpu' and not torch.cuda.is_available(): ap.exit(2, f'train_step.py: --device {args.device}: no CUDA here\n')
     names = [n for n in args.paths if not (args.quick and PATHS[n].compile) and not (args.device != 'cpu' and PATHS[n].onednn_bf16)]
     if 'fp32' not in names: names.insert(0, 'fp32')    # ratios need the baseline from the same run
-    paths = [PATHS[n] for n in names]
+    trainer_mp = 'no'
+    if any(PATHS[n].trainer for n in names):
+        from mtlface.train import pick_mixed_precision
+        trainer_mp = pick_mixed_precision(args.trainer_precision, torch.device(args.device).type)
+        if trainer_mp not in ('no', 'bf16'): ap.exit(2, f'train_step.py: trainer precision {trainer_mp!r} not benchmarked here\n')
+    paths = [replace(PATHS[n], mixed_precision=trainer_mp) if PATHS[n].trainer else PATHS[n] for n in names]
     if args.threads: torch.set_num_threads(args.threads)
     num_classes = 10572 if args.preset == 'paper' else None
     cfg = config_from_preset(args.preset, **({'num_classes': num_classes} if num_classes else {}))
@@ -314,6 +333,9 @@ def main():
           f'load average {os.getloadavg()[0]:.2f}')
     print(f'{args.warmup} warm-up + {args.steps} timed steps per path (median), '
           f'{"paths interleaved per round" if args.interleave else "one path after the other"}', flush=True)
+    if any(p.trainer for p in paths):
+        print(f"trainer paths: --trainer-precision {args.trainer_precision} → Accelerate mixed_precision={trainer_mp!r} "
+              f"({'bf16' if trainer_mp == 'bf16' else 'fp32'})", flush=True)
 
     load = OtherLoad(); load.start()
     # the bf16 peak only when a bf16 path runs: on a CPU without bf16 units its 4096² matmuls take minutes
@@ -332,14 +354,14 @@ def main():
         results[task] = run_task(task, paths, cfg, args.batch, args.warmup, args.steps, args.interleave, args.device)
 
     print()
-    head = f"{'path':15s}"
+    head = f"{'path':17s}{'prec':18s}"
     for task in args.tasks:
         T = task.upper()
         head += f"{T + ' img/s':>11s}{'×fp32':>7s}{'GFLOP/s':>9s}{'% peak':>8s}{'busy':>6s}"
     print(head + '   first step s')
     best = {}
     for p in paths:
-        row, firsts = f'{p.name:15s}', []
+        row, firsts = f'{p.name:17s}{p.precision:18s}', []
         for task in args.tasks:
             r, base = results[task][p.name], results[task]['fp32']
             if 'error' in r:
