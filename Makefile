@@ -65,18 +65,23 @@ test: install check-export check-readme nbtest pytest
 # 75 x L_adv and the generator paints blotches that fool the frozen age estimator (identity cosine 0.45 -> 0.79).
 # FAS quality keeps improving for thousands of iterations (bench/results/fas_recipe.md, measured on 420 pairs):
 # independent age accuracy 18-20% at 200-250 iterations, 30% at 1,500, 47% at 3,000 (input unchanged 14.3%, true faces
-# 55%). `make demo` stops at 600 AIFR + 250 FAS iterations, what 10 minutes allow on a 2-core CPU without bf16 units
-# (measured: bench/results/fas_recipe.md); `make demo-long` trains FAS for DEMO_LONG_FAS_ITERS into runs/demo-long
+# 55%). `make demo` runs as much FAS as 10 minutes allow on a 2-core CPU: where bf16 units make `auto` pick bf16
+# (FAS about 4 iterations a second), 1,500 iterations with the generator's weights averaged, measured 8 min 19 s in
+# all (independent age accuracy 33.6%, L1 0.065 = the input's, SSIM 0.566, identity 0.946); without them (fp32, 0.73 s
+# an iteration) 250 iterations and no average, measured 9 min 8 s (20.0%, L1 0.093, SSIM 0.444). The numbers:
+# bench/results/fas_recipe.md. `make demo-long` trains FAS for DEMO_LONG_FAS_ITERS into runs/demo-long
 # (28 minutes on this 2-core CPU with bf16 units while `make test` ran beside it; about 45 without bf16 units).
 # --mixed-precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (80x slower on one without AVX-512).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
 DEMO_AIFR_ITERS ?= 600
-DEMO_FAS_ITERS ?= 250
+# 1 where this CPU has bf16 units (what `--mixed-precision auto` measures); evaluated when a recipe runs, after install
+DEMO_BF16 = $(shell $(PY) -c "from mtlface.train import pick_mixed_precision as p; print(int(p('auto') == 'bf16'))")
+DEMO_FAS_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,250)
 DEMO_LONG_FAS_ITERS ?= 3000
 # decay of the generator's weight average (0: none, the paper's way): smooths the smudges, helps only once FAS has
 # run long enough (bench/results/fas_recipe.md: at 1,000 iterations L1 0.072 -> 0.066, SSIM 0.527 -> 0.552)
-DEMO_FAS_EMA ?= 0
+DEMO_FAS_EMA ?= $(if $(filter 1,$(DEMO_BF16)),0.99,0)
 DEMO_LONG_FAS_EMA ?= 0.99
 demo: install
 	@echo "== 1/5 synthetic faces -> $(DEMO_DATA)"
