@@ -49,24 +49,10 @@ def render_rate(size: int, n: int = 200) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def tiny_step_rate(batch: int = 64, steps: int = 5) -> float:
-    "Images/s consumed by AIFR training steps of the tiny preset (fp32, 64 px, this CPU)."
+def step_rate(preset: str, batch: int, steps: int) -> float:
+    "Images/s consumed by fp32 AIFR training steps of `preset` on this CPU (SGD, random faces of its size)."
     torch.manual_seed(0)
-    model = MTLFace(config_from_preset('tiny'))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x, y, a = torch.randn(batch, 3, 64, 64), torch.randint(0, 100, (batch,)), torch.rand(batch) * 80
-    def step():
-        loss = model.aifr_losses(x, y, a)['loss']; opt.zero_grad(); loss.backward(); opt.step()
-    step()
-    t0 = time.perf_counter()
-    for _ in range(steps): step()
-    return steps * batch / (time.perf_counter() - t0)
-
-
-def paper_step_rate(batch: int = 16, steps: int = 3) -> float:
-    "Images/s consumed by AIFR training steps of the paper preset (IR-50, 112 px, fp32) on this CPU."
-    torch.manual_seed(0)
-    cfg = config_from_preset('paper')
+    cfg = config_from_preset(preset)
     model = MTLFace(cfg)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     x = torch.randn(batch, 3, cfg.image_size, cfg.image_size)
@@ -101,8 +87,8 @@ def main():
             rows.append((name, rate, base))
         render_ips = render_rate(args.size)
         torch.set_num_threads(2)
-        consume = tiny_step_rate()
-        paper = paper_step_rate()
+        consume = step_rate('tiny', batch=64, steps=5)
+        paper = step_rate('paper', batch=16, steps=3)
     print(f"{'source':26s}{'loader img/s':>14s}{'per worker':>12s}{'1-process img/s':>17s}{'speed-up':>10s}"
           f"{'× tiny step':>13s}{'× paper step':>14s}")
     for name, rate, base in rows:
