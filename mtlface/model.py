@@ -5,6 +5,7 @@
 # %% ../nbs/08_model.ipynb #b91daded
 from __future__ import annotations
 import json, os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 import torch
@@ -20,10 +21,10 @@ from .gan import Generator, PatchDiscriminator
 from .losses import aifr_loss, fas_generator_loss, lsgan_discriminator_loss
 
 # %% auto #0
-__all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'SYNTHESIS_FIELDS', 'Encoded', 'MTLFace', 'encode', 'age_faces', 'aifr_losses',
-           'batch_statistics', 'fas_aged', 'fas_generator_losses', 'fas_discriminator_loss', 'freeze_encoder',
-           'mtlface_forward', 'save_pretrained', 'check_state_dict', 'load_weights', 'saved_config', 'describe_diff',
-           'from_pretrained', 'model_to_load', 'fas_model_from', 'parameter_report', 'trace_shapes',
+__all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'SYNTHESIS_FIELDS', 'Encoded', 'MTLFace', 'eval_mode', 'encode', 'age_faces',
+           'aifr_losses', 'batch_statistics', 'fas_aged', 'fas_generator_losses', 'fas_discriminator_loss',
+           'freeze_encoder', 'mtlface_forward', 'save_pretrained', 'check_state_dict', 'load_weights', 'saved_config',
+           'describe_diff', 'from_pretrained', 'model_to_load', 'fas_model_from', 'parameter_report', 'trace_shapes',
            'plot_architecture']
 
 # %% ../nbs/08_model.ipynb #d66e0b5f
@@ -69,14 +70,20 @@ class MTLFace(nn.Module):
         return self.generator(images, enc.levels, enc.parts.identity, groups)
 
 # %% ../nbs/08_model.ipynb #1c27aad8
-class _evaluating:
-    "Context manager: eval mode and no gradients, restoring the module's training flag afterwards."
-    def __init__(self, module): self.module = module
-    def __enter__(self):
-        self.was_training = self.module.training
-        self.module.eval(); self.no_grad = torch.no_grad(); self.no_grad.__enter__()
-    def __exit__(self, *exc):
-        self.no_grad.__exit__(*exc); self.module.train(self.was_training)
+@contextmanager
+def eval_mode(*modules: nn.Module):   # the modules to switch to eval mode
+    "Inside, `modules` are in eval mode; afterwards every submodule's own previous mode is back (a frozen part's too)."
+    subs = [s for m in modules for s in m.modules()]
+    modes = [s.training for s in subs]
+    for m in modules: m.eval()
+    try: yield
+    finally:
+        for s, mode in zip(subs, modes): s.training = mode
+
+@contextmanager
+def _evaluating(module: nn.Module):
+    # `module.train(was)` afterwards would also switch a frozen encoder's BatchNorm back to train mode mid-FAS
+    with eval_mode(module), torch.no_grad(): yield
 
 @torch.no_grad()
 def _embed_and_age(model, images):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from .core import MTLFaceConfig, config_from_preset, config_to_dict, seed_everything, PRESETS
-from .model import MTLFace
+from .model import MTLFace, eval_mode
 from .grl import grl_lambda_at
 from .data import read_annotations, read_insightface_rec, read_rec_ages, find_insightface_rec
 import zipfile
@@ -29,10 +29,10 @@ from .datasets import (FaceDataset, FASDataset, FaceTransform, IterationBatchSam
 __all__ = ['STATE_NAME', 'TRAINING_NAME', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr_lr', 'split_decay', 'build_optimizers',
            'pick_mixed_precision', 'load_train_source', 'train_faces', 'make_loader', 'next_batches', 'check_trackers',
            'check_eval_data', 'check_run', 'run_bytes', 'complete_checkpoints', 'save_checkpoint', 'load_checkpoint',
-           'checkpoint_problem', 'resume_newest', 'frozen', 'eval_mode', 'aifr_iteration', 'fas_iteration',
-           'GeneratorEMA', 'build_model', 'setup_accelerator', 'TrainRun', 'build_run', 'resume_run', 'start_logging',
-           'run_loaders', 'train_iteration', 'log_losses', 'evaluate_during', 'after_iteration', 'progress_bar',
-           'finish_run', 'train', 'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
+           'checkpoint_problem', 'resume_newest', 'frozen', 'aifr_iteration', 'fas_iteration', 'GeneratorEMA',
+           'build_model', 'setup_accelerator', 'TrainRun', 'build_run', 'resume_run', 'start_logging', 'run_loaders',
+           'train_iteration', 'log_losses', 'evaluate_during', 'after_iteration', 'progress_bar', 'finish_run', 'train',
+           'build_train_parser', 'configs_from_args', 'main', 'launch_in_notebook']
 
 # %% ../nbs/15_train.ipynb #6725cab6
 @dataclass
@@ -440,16 +440,6 @@ def frozen(*modules: torch.nn.Module):   # the modules whose parameters stop req
     try: yield
     finally:
         for p, flag in zip(params, flags): p.requires_grad_(flag)
-
-@contextmanager
-def eval_mode(*modules: torch.nn.Module):   # the modules to switch to eval mode
-    "Inside, `modules` are in eval mode; afterwards every submodule's previous mode is back."
-    subs = [s for m in modules for s in m.modules()]
-    modes = [s.training for s in subs]
-    for m in modules: m.eval()
-    try: yield
-    finally:
-        for s, mode in zip(subs, modes): s.training = mode
 
 # %% ../nbs/15_train.ipynb #16acaeb7
 def _all_finite(accelerator, loss, params) -> bool:
