@@ -71,7 +71,7 @@ test: install check-export check-readme nbtest pytest
 # an iteration) 250 iterations and no average, measured 9 min 8 s (20.0%, L1 0.093, SSIM 0.444). The numbers:
 # bench/results/fas_recipe.md. `make demo-long` trains FAS for DEMO_LONG_FAS_ITERS into runs/demo-long
 # (28 minutes on this 2-core CPU with bf16 units while `make test` ran beside it; about 45 without bf16 units).
-# --mixed-precision auto: bf16 only where this CPU runs a bf16 GEMM faster than fp32 (80x slower on one without AVX-512).
+# --mixed-precision auto: bf16 only where this CPU has bf16 units (a bf16 GEMM ran 80x slower on one without AVX-512).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
 DEMO_AIFR_ITERS ?= 600

@@ -35,7 +35,7 @@ Paths (each is a separate model and optimisers, all built from the same seed):
                   `fas_iteration` (the finite check, the logged losses; FAS: D first on fakes drawn again without
                   gradient, then G), on the same model and inputs, at the precision `--trainer-precision` resolves to
                   with `pick_mixed_precision` (default 'auto', i.e. `mtlface-train --mixed-precision auto`: bf16 on a
-                  CPU whose bf16 GEMM is ≥ 1.5× fp32, else fp32; 'no' = fp32). Accelerate allows one precision per
+                  CPU with bf16 units, else fp32; 'no' = fp32). Accelerate allows one precision per
                   process, so every trainer path runs at that one precision; the `prec` column says which.
   trainer-cl, trainer-fused, trainer-cl-fused
                   the same with `TrainConfig(channels_last=True)` and/or `fused_optim=True`: what the trainer's

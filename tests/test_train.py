@@ -11,6 +11,10 @@ BIN = Path(sysconfig.get_path('scripts'))
 COMMON = ['--preset', 'tiny', '--image-size', '32', '--task', 'aifr', '--batch-size', '4', '--num-workers', '0',
           '--trackers', '', '--log-every', '1', '--lr', '0.05', '--warmup', '2', '--eval-pairs', '10', '--quiet']
 
+# The DDP equivalences below are exact in fp32 only: in bf16 one process accumulating and two processes averaging
+# round differently. The other tests keep the default precision ('auto': bf16 where a CPU has bf16 units).
+FP32 = ('--mixed-precision', 'no')
+
 def free_port() -> int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
@@ -48,13 +52,13 @@ def data(tmp_path_factory):
 def one_process_accumulating(data, tmp_path_factory):
     "Reference: one process, gradient accumulation over the same two micro-batches the two processes see."
     out = tmp_path_factory.mktemp('ref') / 'run'
-    run(train_cmd(out, data, '--iterations', '3', '--grad-accum', '2', '--dropout', '0', '--save-every', '0'))
+    run(train_cmd(out, data, '--iterations', '3', '--grad-accum', '2', '--dropout', '0', '--save-every', '0', *FP32))
     return out
 
 def test_two_processes_sync_like_accumulation(data, one_process_accumulating, tmp_path):
     "2 DDP processes (gloo) after 3 steps = 1 process accumulating the same per-process micro-batches."
     out = tmp_path / 'ddp'
-    run(launch_cmd(out, data, '--iterations', '3', '--dropout', '0', '--save-every', '0',
+    run(launch_cmd(out, data, '--iterations', '3', '--dropout', '0', '--save-every', '0', *FP32,
                    launcher=('--num_processes', '2', '--main_process_port', free_port())))
     assert result(out)['processes'] == 2
     ref, ddp = params(one_process_accumulating), params(out)
@@ -62,7 +66,7 @@ def test_two_processes_sync_like_accumulation(data, one_process_accumulating, tm
     # negative control: one process that sees only rank 0's micro-batches ends elsewhere, so the match above
     # means the gradients of both processes were averaged
     alone = tmp_path / 'alone'
-    run(train_cmd(alone, data, '--iterations', '3', '--dropout', '0', '--save-every', '0'))
+    run(train_cmd(alone, data, '--iterations', '3', '--dropout', '0', '--save-every', '0', *FP32))
     with pytest.raises(AssertionError): assert_same_params(params(alone), ref)
 
 def agreeing(a: dict, b: dict, prefix: str, tol: float = 1e-6) -> float:
@@ -77,7 +81,8 @@ def test_two_processes_fas_sync_like_accumulation(data, one_process_accumulating
     batch) into full-size steps, and the discriminator's spectral-norm vectors advance once per forward (twice a
     step when accumulating), so those elements differ by design. Measured: G 99.9% and D 84% of elements agree,
     against 42% and 4% for a run that sees rank 0's micro-batches only."""
-    fas = ('--task', 'fas', '--init-from', one_process_accumulating / 'model', '--iterations', '2', '--save-every', '0')
+    fas = ('--task', 'fas', '--init-from', one_process_accumulating / 'model', '--iterations', '2', '--save-every', '0',
+           *FP32)
     ref, ddp, alone = tmp_path / 'ref', tmp_path / 'ddp', tmp_path / 'alone'
     run(train_cmd(ref, data, *fas, '--grad-accum', '2'))
     run(launch_cmd(ddp, data, *fas, launcher=('--num_processes', '2', '--main_process_port', free_port())))
@@ -89,7 +94,7 @@ def test_two_processes_fas_sync_like_accumulation(data, one_process_accumulating
 def test_two_machines_on_loopback_train_as_one(data, one_process_accumulating, tmp_path):
     "Two 'machines' of one process each (multi-node launch on 127.0.0.1) give the same weights as the reference."
     out, port = tmp_path / 'nodes', free_port()
-    procs = [subprocess.Popen(launch_cmd(out, data, '--iterations', '3', '--dropout', '0', '--save-every', '0',
+    procs = [subprocess.Popen(launch_cmd(out, data, '--iterations', '3', '--dropout', '0', '--save-every', '0', *FP32,
                                          launcher=('--num_machines', '2', '--machine_rank', rank, '--num_processes', '2',
                                                    '--main_process_ip', '127.0.0.1', '--main_process_port', port)),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cpu_env())
