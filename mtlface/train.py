@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, copy, json, math, os, shutil, sys, time
 from contextlib import contextmanager
-from dataclasses import dataclass, asdict, field, fields
+from dataclasses import dataclass, asdict, field, fields, replace
 from fastcore.docments import docments
 from pathlib import Path
 import numpy as np
@@ -597,7 +597,6 @@ def build_model(cfg: TrainConfig,            # task and init_from
                 num_classes: int             # identities in the training data: size of the CosFace head
                ) -> MTLFace:
     "The model to train: new, or from `init_from` (checked against `model_cfg`), sized to the data's identities."
-    from dataclasses import replace
     from mtlface.model import fas_model_from, from_pretrained
     if 'aifr' not in _tasks(cfg): return fas_model_from(cfg.init_from, model_cfg)
     want = replace(model_cfg, num_classes=num_classes)
