@@ -315,7 +315,8 @@ def markdown_table(summary: dict,  # from `summarize`
     head = '| variant | ' + ' | '.join(f'{cols[c][0]} ({cols[c][1]} is better)' for c in present) + ' |'
     lines = [head, '|' + '---|' * (len(present) + 1)]
     for variant, r in rows.items():
-        lines.append(f'| {variant} | ' + ' | '.join(_cell(r[c], _percent(c)) if c in r else '–' for c in present) + ' |')
+        cells = [_cell(r[c], _percent(c)) if c in r else '–' for c in present]
+        lines.append(f'| {variant} | ' + ' | '.join(cells) + ' |')
     for key, label in BASELINES.items():   # FAS: what doing nothing and the true older face score, beside the runs
         stats = {c: baseline_stats(rows, c, key) for c in present}
         if task == 'fas' and any(stats.values()):
