@@ -15,9 +15,10 @@ from .core import OneLineParser, check_writable, cli_flag, comma_list, run_comma
 from .data import read_annotations, load_image
 
 # %% auto #0
-__all__ = ['AIFR_VARIANTS', 'FAS_VARIANTS', 'FULL_AIFR', 'AIFR_COLUMNS', 'FAS_COLUMNS', 'ridge_fit', 'ridge_probe',
+__all__ = ['AIFR_VARIANTS', 'FAS_VARIANTS', 'FULL_AIFR', 'AIFR_COLUMNS', 'FAS_COLUMNS', 'BASELINES', 'ridge_fit', 'ridge_probe',
            'decomposed_features', 'age_probe', 'AblationPlan', 'aifr_metrics', 'fas_metrics', 'ablation_data',
-           'run_ablations', 'summarize', 'markdown_table', 'plot_ablations', 'write_report', 'build_parser', 'main']
+           'run_ablations', 'summarize', 'baseline_stats', 'markdown_table', 't_quantile', 'paired_differences',
+           'paired_table', 'plot_ablations', 'write_report', 'build_parser', 'main']
 
 # %% ../nbs/17_ablations.ipynb #21da6877
 AIFR_VARIANTS = {  # name → MTLFaceConfig overrides (AIFR training)
@@ -113,12 +114,13 @@ class AblationPlan:
     pairs_per_fold: int = 40              # same-person pairs per verification fold (and as many different)
     aifr_iterations: int = 300            # iterations of each AIFR run
     # ageing appears after ~1,500 (bench/results/fas_recipe.md); fewer measure noise
-    fas_iterations: int = 2000
+    fas_iterations: int = 1500
     batch_size: int = 32                  # faces per step
     aifr_lr: float = 0.01                 # the paper's 0.1 is for 512 faces a step; see `make demo`
     fas_lr: float = 1e-3                  # Adam learning rate of G and D
     fas_id_loss_weight: float = 10.0      # the demo's recipe: with the paper's 0.002 the generator paints blotches
-    mixed_precision: str = 'auto'         # 'no', 'bf16', 'fp16' or 'auto' (bf16 where it measures faster)
+    fas_ema: float = 0.99                 # average of the generator's weights, as `make demo` (smoother faces)
+    mixed_precision: str = 'auto'         # 'no', 'bf16', 'fp16' or 'auto' (bf16 where the CPU or GPU has it)
     fas_faces: int = 60                   # faces aged to every group when measuring FAS (× groups = pairs)
     age_cnn_steps: int = 200              # the independent age judge
     aifr_variants: tuple = tuple(AIFR_VARIANTS)  # which AIFR rows of the table to run
@@ -161,7 +163,7 @@ def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, over
                  '--milestones', f'{int(it * 0.75)},{int(it * 0.9)}', '--save-every', str(it)]
     else:
         args += ['--iterations', str(plan.fas_iterations), '--fas-lr', str(plan.fas_lr), '--init-from', str(init_from),
-                 '--fas-id-loss-weight', str(plan.fas_id_loss_weight),
+                 '--fas-id-loss-weight', str(plan.fas_id_loss_weight), '--fas-ema', str(plan.fas_ema),
                  '--save-every', str(plan.fas_iterations)]
     p = subprocess.run(args, capture_output=True, text=True)
     if p.returncode != 0:
@@ -268,8 +270,11 @@ FAS_COLUMNS = {
     'identity_cosine': ('identity cosine', 'higher'),
     'l1': ('L1 to ground truth', 'lower'),
     'l1_changed': ('L1 on changed pixels', 'lower'),
+    'ssim': ('SSIM to ground truth', 'higher'),
+    'monotone_independent': ('monotone over groups (independent)', 'higher'),
     'step_cv': ('smoothness: step CV', 'lower'),
 }
+BASELINES = {'input': 'input unchanged', 'truth': 'ground-truth render'}   # FAS references: `{metric}_{key}`
 
 def summarize(results: dict  # `run_ablations(...)['results']`
              ) -> dict:
@@ -289,6 +294,17 @@ def _cell(stat, percent: bool) -> str:
     mean, std, _ = stat
     return f'{100 * mean:.1f} ± {100 * std:.1f}' if percent else f'{mean:.3f} ± {std:.3f}'
 
+def _percent(metric: str) -> bool:
+    return metric.startswith(('age_', 'monotone')) and metric != 'age_mae' or 'accuracy' in metric
+
+def baseline_stats(rows: dict,  # one task's `summarize` rows: {variant: {metric: [mean, std, n]}}
+                   metric: str, # e.g. 'l1'
+                   key: str     # a `BASELINES` key: 'input' or 'truth'
+                  ) -> list | None:
+    "[mean, std, n] of a FAS reference measure (`{metric}_{key}`) over every run of every variant; None if absent."
+    vals = [r[f'{metric}_{key}'][0] for r in rows.values() if f'{metric}_{key}' in r]
+    return [float(np.mean(vals)), float(np.std(vals)), len(vals)] if vals else None
+
 def markdown_table(summary: dict,  # from `summarize`
                    task: str       # 'aifr' or 'fas'
                   ) -> str:
@@ -299,9 +315,56 @@ def markdown_table(summary: dict,  # from `summarize`
     head = '| variant | ' + ' | '.join(f'{cols[c][0]} ({cols[c][1]} is better)' for c in present) + ' |'
     lines = [head, '|' + '---|' * (len(present) + 1)]
     for variant, r in rows.items():
-        lines.append(f'| {variant} | ' + ' | '.join(_cell(r[c],
-                                                          c.startswith('age_') and c != 'age_mae' or 'accuracy' in c)
-                                                          if c in r else '–' for c in present) + ' |')
+        cells = [_cell(r[c], _percent(c)) if c in r else '–' for c in present]
+        lines.append(f'| {variant} | ' + ' | '.join(cells) + ' |')
+    for key, label in BASELINES.items():   # FAS: what doing nothing and the true older face score, beside the runs
+        stats = {c: baseline_stats(rows, c, key) for c in present}
+        if task == 'fas' and any(stats.values()):
+            lines.append(f'| *{label}* | ' + ' | '.join(_cell(stats[c], _percent(c)) if stats[c] else '–'
+                                                         for c in present) + ' |')
+    return '\n'.join(lines)
+
+# %% ../nbs/17_ablations.ipynb #3b7b96e5
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+         15: 2.131, 20: 2.086, 30: 2.042}   # two-sided 95% Student t quantiles by degrees of freedom
+
+def t_quantile(df: int   # degrees of freedom (≥ 1)
+              ) -> float:
+    "The two-sided 95% Student t quantile: the table's value at the nearest tabulated df at or below, 1.96 past 30."
+    return 1.96 if df > 30 else _T975[max(k for k in _T975 if k <= df)]
+
+def paired_differences(results: dict,  # `run_ablations(...)['results']`
+                       task: str,      # 'aifr' or 'fas'
+                       reference: str, # the variant every other one is compared with
+                       metric: str     # a metric of the runs, e.g. 'age_independent'
+                      ) -> dict:
+    "{variant: (mean, low, high)}: the variant minus `reference` on `metric`, seed by seed, with a 95% t-interval."
+    ref, out = results[task][reference], {}
+    for variant, seeds in results[task].items():
+        if variant == reference: continue
+        d = np.array([seeds[s][metric] - ref[s][metric] for s in seeds if s in ref and metric in seeds[s]
+                      and metric in ref[s]])
+        if len(d) < 2: continue                                  # one seed: no spread to judge it by
+        half = t_quantile(len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+        out[variant] = (float(d.mean()), float(d.mean() - half), float(d.mean() + half))
+    return out
+
+# %% ../nbs/17_ablations.ipynb #12e1e62d
+def paired_table(results: dict,  # `run_ablations(...)['results']`
+                 task: str,      # 'aifr' or 'fas'
+                 reference: str  # the variant the others are compared with
+                ) -> str:
+    "A Markdown table of `paired_differences` for every column of the task: mean [low, high]; bold when clear of 0."
+    cols = AIFR_COLUMNS if task == 'aifr' else FAS_COLUMNS
+    diffs = {c: paired_differences(results, task, reference, c) for c in cols}
+    present = [c for c in cols if diffs[c]]
+    lines = ['| variant | ' + ' | '.join(f'Δ {cols[c][0]}' for c in present) + ' |', '|' + '---|' * (len(present) + 1)]
+    def fmt(m, lo, hi, c):
+        k, f = (100, '{:+.1f}') if _percent(c) else (1, '{:+.3f}')
+        s = f'{f.format(k * m)} [{f.format(k * lo)}, {f.format(k * hi)}]'
+        return f'**{s}**' if lo > 0 or hi < 0 else s
+    for v in [v for v in results[task] if v != reference]:
+        lines.append(f'| {v} | ' + ' | '.join(fmt(*diffs[c][v], c) if v in diffs[c] else '–' for c in present) + ' |')
     return '\n'.join(lines)
 
 # %% ../nbs/17_ablations.ipynb #205d1197
@@ -310,12 +373,13 @@ def plot_ablations(summary: dict,  # from `summarize`
                    task: str,      # 'aifr' or 'fas'
                    axs=None        # one matplotlib axes per metric; None: a new figure
                   ):
-    "Mean ± std over seeds per variant (diamond, bar), each seed a dot, one panel per metric; y zoomed to the data."
+    "Mean ± std over seeds per variant (diamond, bar), each seed a dot, one panel per metric, FAS references as lines."
     import matplotlib.pyplot as plt
     cols = AIFR_COLUMNS if task == 'aifr' else FAS_COLUMNS
     rows = summary.get(task, {})
     present = [c for c in cols if any(c in r for r in rows.values())]
-    if axs is None: _, axs = plt.subplots(1, len(present), figsize=(2.6 * len(present), 3.2), squeeze=False)
+    ncols = min(4, len(present)); nrows = -(-len(present) // ncols)
+    if axs is None: _, axs = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 3.2 * nrows), squeeze=False)
     axs = np.ravel(axs)
     names = list(rows)
     for ax, c in zip(axs, present):
@@ -328,9 +392,14 @@ def plot_ablations(summary: dict,  # from `summarize`
             ax.errorbar(i, mean, yerr=std, fmt='D', color='#3182bd', ms=5, capsize=4)
             pts = [r[c] for r in results[task][v].values() if c in r]
             ax.plot(i + np.linspace(-0.12, 0.12, len(pts)) if len(pts) > 1 else [i], pts, 'k.', ms=4, alpha=0.6)
+        for key, style in (('input', dict(color='0.45', ls='--')), ('truth', dict(color='#31a354', ls=':'))):
+            ref = baseline_stats(rows, c, key) if task == 'fas' else None
+            if ref: ax.axhline(ref[0], lw=1.2, label=BASELINES[key], **style)
         ax.set_xlim(-0.5, len(names) - 0.5); ax.grid(axis='y', alpha=0.3)
         ax.set_xticks(range(len(names)), names, rotation=35, ha='right', fontsize=7)
         ax.set_title(f'{cols[c][0]}\n({cols[c][1]} is better)', fontsize=8); ax.tick_params(axis='y', labelsize=7)
+    for ax in axs[len(present):]: ax.axis('off')
+    if task == 'fas' and axs[0].get_legend_handles_labels()[0]: axs[0].legend(fontsize=6, loc='best')
     plt.tight_layout()
     return axs
 
@@ -353,7 +422,16 @@ def write_report(full: dict,  # `run_ablations` output: plan and results
            f'{np.mean(guess):.2f} years. ' if guess else '') +
           '"–": not measured for that variant (CosFace on X has no age branch, so no age estimate and no X_age).', '',
           '![AIFR ablation](aifr.png)', '',
-          '## FAS', '', markdown_table(summary, 'fas'), '', '![FAS ablation](fas.png)', '']
+          '## FAS', '', markdown_table(summary, 'fas'), '',
+          'Rows in italics are references measured on the same pairs: the source face returned unchanged, and the '
+          "synthetic world's true render of the person at the target age.", '', '![FAS ablation](fas.png)', '']
+    reference = next(iter(full['results'].get('fas', {})), None)
+    if reference and seeds > 1:
+        md += [f'### FAS: each variant minus {reference}, paired by seed', '',
+               'The runs of one seed start from the same AIFR model and are measured on the same faces, so the '
+               f'difference to {reference} is taken seed by seed: mean and 95% t-interval over the {seeds} seeds. '
+               'An interval that contains 0 does not separate the variant from the reference.', '',
+               paired_table(full['results'], 'fas', reference), '']
     (out / 'table.md').write_text('\n'.join(md))
     for task in ('aifr', 'fas'):
         if summary.get(task):
