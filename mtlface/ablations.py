@@ -17,8 +17,8 @@ from .data import read_annotations, load_image
 # %% auto #0
 __all__ = ['AIFR_VARIANTS', 'FAS_VARIANTS', 'FULL_AIFR', 'AIFR_COLUMNS', 'FAS_COLUMNS', 'BASELINES', 'ridge_fit', 'ridge_probe',
            'decomposed_features', 'age_probe', 'AblationPlan', 'aifr_metrics', 'fas_metrics', 'ablation_data',
-           'run_ablations', 'summarize', 'baseline_stats', 'markdown_table', 't_quantile', 'paired_differences',
-           'paired_table', 'plot_ablations', 'write_report', 'build_parser', 'main']
+           'run_ablations', 'summarize', 'markdown_table', 't_quantile', 'paired_differences', 'paired_table',
+           'plot_ablations', 'write_report', 'build_parser', 'main']
 
 # %% ../nbs/17_ablations.ipynb #21da6877
 AIFR_VARIANTS = {  # name → MTLFaceConfig overrides (AIFR training)
@@ -297,7 +297,7 @@ def _cell(stat, percent: bool) -> str:
 def _percent(metric: str) -> bool:
     return metric.startswith(('age_', 'monotone')) and metric != 'age_mae' or 'accuracy' in metric
 
-def baseline_stats(rows: dict,  # one task's `summarize` rows: {variant: {metric: [mean, std, n]}}
+def _baseline_stats(rows: dict,  # one task's `summarize` rows: {variant: {metric: [mean, std, n]}}
                    metric: str, # e.g. 'l1'
                    key: str     # a `BASELINES` key: 'input' or 'truth'
                   ) -> list | None:
@@ -318,7 +318,7 @@ def markdown_table(summary: dict,  # from `summarize`
         cells = [_cell(r[c], _percent(c)) if c in r else '–' for c in present]
         lines.append(f'| {variant} | ' + ' | '.join(cells) + ' |')
     for key, label in BASELINES.items():   # FAS: what doing nothing and the true older face score, beside the runs
-        stats = {c: baseline_stats(rows, c, key) for c in present}
+        stats = {c: _baseline_stats(rows, c, key) for c in present}
         if task == 'fas' and any(stats.values()):
             lines.append(f'| *{label}* | ' + ' | '.join(_cell(stats[c], _percent(c)) if stats[c] else '–'
                                                          for c in present) + ' |')
@@ -393,7 +393,7 @@ def plot_ablations(summary: dict,  # from `summarize`
             pts = [r[c] for r in results[task][v].values() if c in r]
             ax.plot(i + np.linspace(-0.12, 0.12, len(pts)) if len(pts) > 1 else [i], pts, 'k.', ms=4, alpha=0.6)
         for key, style in (('input', dict(color='0.45', ls='--')), ('truth', dict(color='#31a354', ls=':'))):
-            ref = baseline_stats(rows, c, key) if task == 'fas' else None
+            ref = _baseline_stats(rows, c, key) if task == 'fas' else None
             if ref: ax.axhline(ref[0], lw=1.2, label=BASELINES[key], **style)
         ax.set_xlim(-0.5, len(names) - 0.5); ax.grid(axis='y', alpha=0.3)
         ax.set_xticks(range(len(names)), names, rotation=35, ha='right', fontsize=7)
