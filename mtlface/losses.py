@@ -56,11 +56,19 @@ def fas_generator_loss(fake_scores: torch.Tensor,        # D(I_t, t), (B, 1, h, 
                        target_groups: torch.Tensor,      # (B,) t
                        aged_id_feat: torch.Tensor,       # X_id of I_t, (B, C, s, s)
                        source_id_feat: torch.Tensor,     # X_id of the source face, (B, C, s, s)
-                       cfg: MTLFaceConfig                # fas_gan/id/age_loss_weight
+                       cfg: MTLFaceConfig,               # fas_gan/id/age/residual_loss_weight
+                       aged_images: torch.Tensor | None = None,   # I_t, (B, 3, H, W): for the residual term
+                       source_images: torch.Tensor | None = None  # the source faces, (B, 3, H, W)
                       ) -> dict:
-    "L_FAS for the generator and its parts: {'loss', 'adv', 'id', 'age'} (parts detached)."
+    "L_FAS and its parts: {'loss', 'adv', 'id', 'age'}, plus 'res' when given the images (parts detached)."
     l_adv = lsgan_generator_loss(fake_scores)
     l_id = F.mse_loss(aged_id_feat.float(), source_id_feat.float())
     l_age = F.cross_entropy(aged_group_logits.float(), target_groups)
     total = cfg.fas_gan_loss_weight * l_adv + cfg.fas_id_loss_weight * l_id + cfg.fas_age_loss_weight * l_age
-    return dict(loss=total, adv=l_adv.detach(), id=l_id.detach(), age=l_age.detach())
+    parts = dict(adv=l_adv.detach(), id=l_id.detach(), age=l_age.detach())
+    if aged_images is not None and source_images is not None:
+        l_res = (aged_images.float() - source_images.float()).abs().mean()
+        total, parts['res'] = total + cfg.fas_residual_loss_weight * l_res, l_res.detach()
+    elif cfg.fas_residual_loss_weight:
+        raise ValueError('fas_residual_loss_weight > 0 needs aged_images and source_images')
+    return dict(loss=total, **parts)

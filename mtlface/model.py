@@ -162,7 +162,8 @@ def fas_generator_losses(self: MTLFace, images,          # (B, 3, H, W) source f
     with batch_statistics(self.age_estimator, self.config.fas_age_bn == 'batch'):
         aged_group_logits = self.age_estimator(aged_parts.age)[1]
     losses = fas_generator_loss(self.discriminator(aged, target_groups), aged_group_logits,
-                                target_groups, aged_parts.identity, source_identity, self.config)
+                                target_groups, aged_parts.identity, source_identity, self.config,
+                                aged, images)
     return losses, aged
 
 # %% ../nbs/08_model.ipynb #e742817c
@@ -289,7 +290,8 @@ MTLFace.from_pretrained = staticmethod(from_pretrained)
 # %% ../nbs/08_model.ipynb #2d9e4424
 SYNTHESIS_FIELDS = ('icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditioning', 'decoder_out_width',
                     'disc_width', 'disc_layers', 'disc_spectral_norm', 'fas_gan_loss_weight', 'fas_id_loss_weight',
-                    'fas_age_loss_weight', 'fas_age_bn')   # the synthesis side: free when FAS starts from AIFR
+                    'fas_age_loss_weight', 'fas_age_bn',
+                    'fas_residual_loss_weight')   # the synthesis side: free when FAS starts from AIFR
 
 def fas_model_from(init_from,                # a `save_pretrained` folder of an AIFR model
                    model_cfg: MTLFaceConfig  # FAS's options: the recognition side's must match the saved ones
