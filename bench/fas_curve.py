@@ -46,6 +46,8 @@ def measure(out: Path, data: Path, faces: int, steps: int, only=()) -> list:
     rows, setup = [], None
     for c in ckpts:
         model = from_pretrained(c / 'model' if (c / 'model').exists() else c).eval()
+        ema = c / 'custom_checkpoint_0.pkl'   # with --fas-ema a checkpoint's model holds the last weights: measure the average
+        if ema.exists(): model.generator.load_state_dict(torch.load(ema, weights_only=False)['module'])
         if setup is None: setup = judge_and_pairs(data, model, faces, steps)
         judge, src, truths = setup
         t0 = time.time()

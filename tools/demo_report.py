@@ -40,7 +40,8 @@ def main(run: Path, data: Path) -> int:
     lines += ['', f"CosFace loss {hist[0]['aifr/id']:.2f} at iteration {hist[0]['iteration']} → {hist[-1]['aifr/id']:.2f} at {hist[-1]['iteration']}; "
               f"FAS age loss (CE of the frozen estimator on the aged faces) {fhist[0]['fas/age']:.2f} → {fhist[-1]['fas/age']:.2f}.",
               '', f"FAS loss weights: adversarial {cfg['fas_gan_loss_weight']:g}, identity {cfg['fas_id_loss_weight']:g}, "
-              f"age {cfg['fas_age_loss_weight']:g} (the paper's: 75, 0.002, 10; see the Makefile for why the demo's identity weight differs).",
+              f"age {cfg['fas_age_loss_weight']:g}, change penalty {cfg.get('fas_residual_loss_weight', 0):g} (the paper's: 75, 0.002, 10, none; "
+              "see the Makefile for why the demo's differ).",
               '', '![aged faces](eval/aged_faces.png)', '', '![ROC](eval/roc.png)', '',
               '![similarity by age gap](eval/similarity_by_gap_age_gap.png)', '', '![age confusion](eval/age_confusion.png)']
     (run / 'REPORT.md').write_text('\n'.join(lines) + '\n')
