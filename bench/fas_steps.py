@@ -1,0 +1,41 @@
+#!/usr/bin/env python
+"""Where the monotone measure fails: for every step between neighbouring target groups, the share of source faces
+whose independently judged age rises, for the aged faces and for the true faces (the renderer's own).
+
+    python bench/fas_steps.py runs/demo-long/fas/checkpoints/iter_0007000 --data data/synth-demo
+
+MODEL is a model folder or a checkpoint (a `--fas-ema` checkpoint's averaged generator is used). The judge and the
+(face, group) pairs are those of `bench/fas_curve.py`, so the numbers match its monotone column."""
+import argparse, sys
+from pathlib import Path
+import numpy as np
+import torch
+sys.path.insert(0, str(Path(__file__).parent))
+from fas_curve import judge_and_pairs
+
+def load(path: Path):
+    "The model in `path`, with the averaged generator when the checkpoint keeps one."
+    from mtlface.model import from_pretrained
+    model = from_pretrained(path / 'model' if (path / 'model').exists() else path).eval()
+    ema = path / 'custom_checkpoint_0.pkl'
+    if ema.exists(): model.generator.load_state_dict(torch.load(ema, weights_only=False)['module'])
+    return model
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('model', type=Path); p.add_argument('--data', type=Path, required=True)
+    p.add_argument('--faces', type=int, default=60); p.add_argument('--judge-steps', type=int, default=300)
+    a = p.parse_args()
+    from mtlface.evaluate import aged_sequences
+    model = load(a.model)
+    judge, src, truths = judge_and_pairs(a.data, model, a.faces, a.judge_steps)
+    with torch.no_grad():
+        for name, faces in (('aged', aged_sequences(model, src)), ('truth', truths)):
+            S, n = faces.shape[:2]
+            ages = judge(faces.flatten(0, 1)).float().reshape(S, n).numpy()   # (S, N) judged ages
+            rises = np.diff(ages, axis=1) > 0                                 # (S, N-1)
+            print(f'{name:5s} rises per step: ' + ' '.join(f'{100 * r:3.0f}%' for r in rises.mean(0)) +
+                  f' | every step {100 * rises.all(1).mean():.1f}% | mean judged age per group: ' +
+                  ' '.join(f'{x:.1f}' for x in ages.mean(0)))
+
+if __name__ == '__main__': main()
