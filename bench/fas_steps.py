@@ -26,6 +26,8 @@ def main():
     p.add_argument('model', type=Path); p.add_argument('--data', type=Path, required=True)
     p.add_argument('--faces', type=int, default=60); p.add_argument('--judge-steps', type=int, default=300)
     a = p.parse_args()
+    for path, what in ((a.model, 'model folder or checkpoint'), (a.data / 'test.txt', 'data set (test.txt)')):
+        if not path.exists(): print(f'fas_steps: {path}: no such {what}', file=sys.stderr); sys.exit(2)
     from mtlface.evaluate import aged_sequences
     model = load(a.model)
     judge, src, truths = judge_and_pairs(a.data, model, a.faces, a.judge_steps)
