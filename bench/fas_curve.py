@@ -36,8 +36,15 @@ def judge_and_pairs(data: Path, model, faces: int, steps: int):
     _, src, truths = fas_sources(read_annotations(data / 'test.txt'), faces, size, n, synthetic_truth(data))
     return judge, src, truths
 
-def measure(out: Path, data: Path, faces: int, steps: int, only=()) -> list:
+def load_model(path: Path):
+    "A model folder's or checkpoint's model; with --fas-ema a checkpoint's model holds the last weights: use the average."
     from mtlface.model import from_pretrained
+    model = from_pretrained(path / 'model' if (path / 'model').exists() else path).eval()
+    ema = path / 'custom_checkpoint_0.pkl'
+    if ema.exists(): model.generator.load_state_dict(torch.load(ema, weights_only=False)['module'])
+    return model
+
+def measure(out: Path, data: Path, faces: int, steps: int, only=()) -> list:
     from mtlface.evaluate import fas_measures
     ckpts = sorted((out / 'checkpoints').glob('iter_*'))
     if only: ckpts = [c for c in ckpts if c.name in only]
@@ -45,9 +52,7 @@ def measure(out: Path, data: Path, faces: int, steps: int, only=()) -> list:
         ckpts.append(out / 'model')
     rows, setup = [], None
     for c in ckpts:
-        model = from_pretrained(c / 'model' if (c / 'model').exists() else c).eval()
-        ema = c / 'custom_checkpoint_0.pkl'   # with --fas-ema a checkpoint's model holds the last weights: measure the average
-        if ema.exists(): model.generator.load_state_dict(torch.load(ema, weights_only=False)['module'])
+        model = load_model(c)
         if setup is None: setup = judge_and_pairs(data, model, faces, steps)
         judge, src, truths = setup
         t0 = time.time()

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from fas_curve import judge_and_pairs
-from fas_steps import load
+from fas_curve import judge_and_pairs, load_model
+from fas_steps import step_rises
 
 def training_renders(data: Path, per_person: int) -> tuple[list, list]:
     "Renders of every training person at `per_person` ages spread evenly over the world's age range: (images, ages)."
@@ -58,9 +58,7 @@ def report(name: str, model, src, truths, judge) -> dict:
     m = fas_measures(model, src, truths, judge)['measures']
     out = {k: {c: m[k][c] for c in m[k]} for k in ('age_independent', 'monotone_independent')}
     for c, faces in (('aged', aged_sequences(model, src)), ('truth', truths)):
-        S, n = faces.shape[:2]
-        ages = judge(faces.flatten(0, 1)).float().reshape(S, n).numpy()   # (S, N) judged ages
-        out.setdefault('rises_per_step', {})[c] = (np.diff(ages, axis=1) > 0).mean(0).tolist()
+        out.setdefault('rises_per_step', {})[c] = step_rises(judge, faces)[1].mean(0).tolist()
     print(f'\n{name}')
     for k, label in (('age_independent', 'in the target group'), ('monotone_independent', 'age rises with every group')):
         print(f'  {label:27s} ' + '   '.join(f"{c} {100 * v['mean']:.1f}% [{100 * v['lo']:.1f}, {100 * v['hi']:.1f}]"
@@ -81,7 +79,7 @@ def main():
                if not (a.data / 'metadata.json').exists() else None)
     if problem: print(f'fas_judge: {problem}', file=sys.stderr); sys.exit(2)
     with torch.no_grad():
-        model = load(a.model)
+        model = load_model(a.model)
         judge, src, truths = judge_and_pairs(a.data, model, a.faces, 300)
         res = {'evaluation judge (300 steps, the training photos)': report(
             'the judge of mtlface-eval (300 steps on the training photos)', model, src, truths, judge)}

@@ -11,15 +11,13 @@ from pathlib import Path
 import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from fas_curve import judge_and_pairs
+from fas_curve import judge_and_pairs, load_model
 
-def load(path: Path):
-    "The model in `path`, with the averaged generator when the checkpoint keeps one."
-    from mtlface.model import from_pretrained
-    model = from_pretrained(path / 'model' if (path / 'model').exists() else path).eval()
-    ema = path / 'custom_checkpoint_0.pkl'
-    if ema.exists(): model.generator.load_state_dict(torch.load(ema, weights_only=False)['module'])
-    return model
+def step_rises(judge, faces: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    "Judged ages (S, N) of faces (S, N, 3, H, W) and whether each rises from one group to the next (S, N-1)."
+    S, n = faces.shape[:2]
+    ages = judge(faces.flatten(0, 1)).float().reshape(S, n).numpy()
+    return ages, np.diff(ages, axis=1) > 0
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -29,13 +27,11 @@ def main():
     for path, what in ((a.model, 'model folder or checkpoint'), (a.data / 'test.txt', 'data set (test.txt)')):
         if not path.exists(): print(f'fas_steps: {path}: no such {what}', file=sys.stderr); sys.exit(2)
     from mtlface.evaluate import aged_sequences
-    model = load(a.model)
+    model = load_model(a.model)
     judge, src, truths = judge_and_pairs(a.data, model, a.faces, a.judge_steps)
     with torch.no_grad():
         for name, faces in (('aged', aged_sequences(model, src)), ('truth', truths)):
-            S, n = faces.shape[:2]
-            ages = judge(faces.flatten(0, 1)).float().reshape(S, n).numpy()   # (S, N) judged ages
-            rises = np.diff(ages, axis=1) > 0                                 # (S, N-1)
+            ages, rises = step_rises(judge, faces)
             print(f'{name:5s} rises per step: ' + ' '.join(f'{100 * r:3.0f}%' for r in rises.mean(0)) +
                   f' | every step {100 * rises.all(1).mean():.1f}% | mean judged age per group: ' +
                   ' '.join(f'{x:.1f}' for x in ages.mean(0)))
