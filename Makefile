@@ -10,7 +10,7 @@ BIN := $(shell $(PY) -c "import sysconfig; print(sysconfig.get_path('scripts'))"
 help:
 	@echo "make demo   - install, generate synthetic faces, train the tiny model, write a report and samples"
 	@echo "make test   - install, check mtlface/ matches nbs/, run nbdev-test and pytest"
-	@echo "make demo-long - the same with FAS trained $(DEMO_LONG_FAS_ITERS) iterations (32 minutes measured with bf16 units; about 95 without, from the fp32 rates): faces that visibly age"
+	@echo "make demo-long - the same with FAS trained $(DEMO_LONG_FAS_ITERS) iterations (32 minutes measured with bf16 units; about 95 on a CPU without AVX-512, from its fp32 rates): faces that visibly age"
 	@echo "make ablations - reproduce the paper's ablations on synthetic faces (3 seeds; see ablations/table.md)"
 	@echo "make readme - render README.md from nbs/index.ipynb (no Quarto needed)"
 	@echo "make docs   - build the docs site from the notebooks (nbdev-docs with Quarto, else Sphinx) -> docs/_build/html"
