@@ -1,0 +1,52 @@
+"""The bench scripts that recorded results rest on: they run on a tiny model and data set, and refuse bad input in one line."""
+import subprocess, sys
+from pathlib import Path
+import pytest
+import torch
+from conftest import ROOT, tiny_synthetic_data
+from mtlface.core import config_from_preset, seed_everything
+from mtlface.model import MTLFace
+
+sys.path.insert(0, str(ROOT / 'bench'))
+from disc_probe import auc
+
+def probe(*args):
+    return subprocess.run([sys.executable, str(ROOT / 'bench' / 'disc_probe.py'), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp('bench')
+    tiny_synthetic_data(root / 'data')
+    seed_everything(0)
+    MTLFace(config_from_preset('tiny')).save_pretrained(root / 'model')
+    return root
+
+def test_auc():
+    assert auc(torch.tensor([2., 3.]), torch.tensor([0., 1.])) == 1.0      # every positive above every negative
+    assert auc(torch.tensor([0., 1.]), torch.tensor([2., 3.])) == 0.0
+    assert auc(torch.tensor([1., 1.]), torch.tensor([1., 1.])) == 0.5      # ties count half
+
+def test_disc_probe_trains_and_measures(setup):
+    r = probe(setup / 'model', '--data', setup / 'data', '--steps', '4', '--every', '2', '--batch-size', '4')
+    assert r.returncode == 0, r.stderr
+    rows = [l.split() for l in r.stdout.splitlines() if l[:6].strip().isdigit()]  # the table's rows
+    assert [row[0] for row in rows] == ['0', '2', '4']                      # before training, then every 2 steps
+    for row in rows: assert all(0 <= float(v) <= 1 for v in row[-2:])       # the two AUCs
+    assert 'untrained' in r.stdout and 'chance is AUC 0.5' in r.stdout
+
+def test_disc_probe_measures_the_models_own(setup):
+    r = probe(setup / 'model', '--data', setup / 'data', '--start', 'model', '--steps', '0')
+    assert r.returncode == 0, r.stderr
+    assert '(model)' in r.stdout and [l.split()[0] for l in r.stdout.splitlines() if l[:6].strip().isdigit()] == ['0']
+
+@pytest.mark.parametrize('args, says', [
+    (['{root}/nowhere', '--data', '{root}/data'], 'nowhere: no config.json: not a model folder'),
+    (['{root}/model', '--data', '{root}'], 'train.txt: no such annotation list'),
+    (['{root}/model', '--data', '{root}/data', '--steps', '-1'], '--steps -1: must be at least 0'),
+    (['{root}/model', '--data', '{root}/data', '--batch-size', '0'], '--batch-size 0: must be at least 1'),
+])
+def test_disc_probe_bad_input(setup, args, says):
+    r = probe(*[a.format(root=setup) for a in args])
+    assert r.returncode == 2 and r.stdout == ''
+    assert r.stderr.count('\n') == 1 and r.stderr.startswith('disc_probe: ') and says in r.stderr, r.stderr
