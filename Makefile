@@ -115,7 +115,8 @@ demo: install
 	@echo "== 5/5 report"
 	$(PY) tools/demo_report.py $(DEMO_RUN) $(DEMO_DATA)
 
-# the same pipeline with a FAS run long enough to age faces visibly, the generator's weights averaged
+# the same pipeline on four times the people, with AIFR and FAS runs long enough to recognise across ages and age
+# faces visibly (the generator's weights averaged)
 demo-long: install
 	$(MAKE) demo DEMO_DATA=$(DEMO_LONG_DATA) DEMO_IDENTITIES=$(DEMO_LONG_IDENTITIES) DEMO_RUN=runs/demo-long \
 	  DEMO_AIFR_ITERS=$(DEMO_LONG_AIFR_ITERS) DEMO_FAS_ITERS=$(DEMO_LONG_FAS_ITERS) DEMO_FAS_EMA=$(DEMO_LONG_FAS_EMA) \
