@@ -20,15 +20,16 @@ import torch
 def faces_and_groups(data: Path, lst: str, size: int, n_groups: int):
     "The faces of an annotation list as one (B, 3, size, size) tensor, with their age groups."
     from mtlface.core import age_to_group
-    from mtlface.data import read_annotations, load_image, to_model_input
+    from mtlface.data import read_annotations, load_image
+    from mtlface.evaluate import to_batch
     recs = read_annotations(data / lst)
-    x = torch.stack([to_model_input(load_image(r.path), size) for r in recs])
-    return x, torch.as_tensor(age_to_group(np.array([r.age for r in recs]), n_groups)).long()
+    return to_batch([load_image(r.path) for r in recs], size), torch.as_tensor(
+        age_to_group(np.array([r.age for r in recs]), n_groups)).long()
 
 def auc(pos: torch.Tensor, neg: torch.Tensor) -> float:
-    "P(a positive scores above a negative), ties counted half."
-    d = pos[:, None] - neg[None, :]
-    return ((d > 0).float().mean() + 0.5 * (d == 0).float().mean()).item()
+    "P(a positive scores above a negative), ties counted half: the verification ROC's area, scores as −distance."
+    from mtlface.metrics import roc_auc
+    return roc_auc(-torch.cat([pos, neg]).numpy(), np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)])
 
 @torch.no_grad()
 def probe(disc, x, g, n_groups: int, gen: torch.Generator) -> tuple[float, float]:
