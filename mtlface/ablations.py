@@ -107,6 +107,7 @@ class AblationPlan:
     "Sizes of the ablation study (defaults: what `make ablations` runs on a 2-core CPU)."
     out: str = 'ablations'                # results (table.json, table.md, PNGs) and per-run metrics
     data: str = ''                        # dataset to use; '' generates one under out/data
+    aifr_model: str = ''                  # trained model every FAS run starts from; '': each seed's full AIFR run
     seeds: tuple = (0, 1, 2)              # one AIFR and one FAS run per variant and seed
     identities: int = 80                  # synthetic people (when generating)
     images_per_identity: int = 12         # photos per person, ages spread over the age range
@@ -120,6 +121,7 @@ class AblationPlan:
     fas_lr: float = 1e-3                  # Adam learning rate of G and D
     fas_id_loss_weight: float = 10.0      # the demo's recipe: with the paper's 0.002 the generator paints blotches
     fas_ema: float = 0.99                 # average of the generator's weights, as `make demo` (smoother faces)
+    fas_residual_loss_weight: float = 0.0  # penalty on the change (`make demo` 20, demo-long 10; 0: the paper's)
     mixed_precision: str = 'auto'         # 'no', 'bf16', 'fp16' or 'auto' (bf16 where the CPU or GPU has it)
     fas_faces: int = 60                   # faces aged to every group when measuring FAS (× groups = pairs)
     age_cnn_steps: int = 200              # the independent age judge
@@ -134,9 +136,13 @@ class AblationPlan:
         if bad:
             raise ValueError(f'AblationPlan: unknown variant(s) {bad}; '
                              f'choose from {list(AIFR_VARIANTS) + list(FAS_VARIANTS)}')
-        if self.fas_variants and FULL_AIFR not in self.aifr_variants:
+        if self.aifr_model:     # checked here, before hours of training end on a typo
+            from mtlface.model import CONFIG_NAME
+            if not (Path(self.aifr_model) / CONFIG_NAME).exists():
+                raise ValueError(f'--aifr-model {self.aifr_model}: no trained model there (no {CONFIG_NAME})')
+        elif self.fas_variants and FULL_AIFR not in self.aifr_variants:
             raise ValueError(f'AblationPlan: the FAS variants start from the {FULL_AIFR!r} AIFR runs; '
-                             'keep that variant')
+                             'keep that variant or give --aifr-model')
 
 # %% ../nbs/17_ablations.ipynb #e792ba6f
 def _slug(name: str) -> str:
@@ -164,6 +170,7 @@ def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, over
     else:
         args += ['--iterations', str(plan.fas_iterations), '--fas-lr', str(plan.fas_lr), '--init-from', str(init_from),
                  '--fas-id-loss-weight', str(plan.fas_id_loss_weight), '--fas-ema', str(plan.fas_ema),
+                 '--fas-residual-loss-weight', str(plan.fas_residual_loss_weight),
                  '--save-every', str(plan.fas_iterations)]
     p = subprocess.run(args, capture_output=True, text=True)
     if p.returncode != 0:
@@ -246,7 +253,8 @@ def run_ablations(plan: AblationPlan,    # variants, seeds, sizes and the output
                 if not _trained(run): _train(plan, 'aifr', data, run, seed, AIFR_VARIANTS[variant])
                 return aifr_metrics(from_pretrained(run / 'model'), data)
         else:
-            init = out / 'runs' / 'aifr' / _slug(FULL_AIFR) / f'seed{seed}' / 'model'
+            init = (Path(plan.aifr_model) if plan.aifr_model else
+                    out / 'runs' / 'aifr' / _slug(FULL_AIFR) / f'seed{seed}' / 'model')
             def compute():
                 if not _trained(run): _train(plan, 'fas', data, run, seed, FAS_VARIANTS[variant], init)
                 return fas_metrics(from_pretrained(run / 'model'), data, plan.fas_faces, plan.age_cnn_steps)
@@ -415,20 +423,28 @@ def write_report(full: dict,  # `run_ablations` output: plan and results
     seeds = len(full['plan']['seeds'])
     runs = [r for task in full['results'].values() for v in task.values() for r in v.values()]
     guess = [r['probe_mean_guess_mae'] for r in runs if 'probe_mean_guess_mae' in r]
+    plan = full['plan']
+    start = f"`{plan['aifr_model']}`" if plan.get('aifr_model') else "each seed's full AIFR run"
     md = [f'# Ablations on synthetic faces (tiny preset, mean ± std over {seeds} seed(s), {len(runs)} training runs)',
-          '',
-          '## AIFR', '', markdown_table(summary, 'aifr'), '',
-          ('Reference for the probes: guessing the mean training age for everyone gives an MAE of '
-           f'{np.mean(guess):.2f} years. ' if guess else '') +
-          '"–": not measured for that variant (CosFace on X has no age branch, so no age estimate and no X_age).', '',
-          '![AIFR ablation](aifr.png)', '',
-          '## FAS', '', markdown_table(summary, 'fas'), '',
+          '']
+    if summary.get('aifr'):
+        md += ['## AIFR', '', markdown_table(summary, 'aifr'), '',
+               ('Reference for the probes: guessing the mean training age for everyone gives an MAE of '
+                f'{np.mean(guess):.2f} years. ' if guess else '') +
+               '"–": not measured for that variant (CosFace on X has no age branch, so no age estimate and no X_age).',
+               '', '![AIFR ablation](aifr.png)', '']
+    md += ['## FAS', '',
+          f"{plan['fas_iterations']:,} iterations from {start}; identity weight {plan['fas_id_loss_weight']:g}, "
+          f"weight average {plan['fas_ema']:g}, change penalty {plan.get('fas_residual_loss_weight', 0):g}.", '',
+          markdown_table(summary, 'fas'), '',
           'Rows in italics are references measured on the same pairs: the source face returned unchanged, and the '
           "synthetic world's true render of the person at the target age.", '', '![FAS ablation](fas.png)', '']
     reference = next(iter(full['results'].get('fas', {})), None)
     if reference and seeds > 1:
         md += [f'### FAS: each variant minus {reference}, paired by seed', '',
-               'The runs of one seed start from the same AIFR model and are measured on the same faces, so the '
+               ('All runs start from the same AIFR model; those of one seed share the seed and are measured on the '
+                'same faces, so the ' if plan.get('aifr_model') else
+                'The runs of one seed start from the same AIFR model and are measured on the same faces, so the ') +
                f'difference to {reference} is taken seed by seed: mean and 95% t-interval over the {seeds} seeds. '
                'An interval that contains 0 does not separate the variant from the reference.', '',
                paired_table(full['results'], 'fas', reference), '']

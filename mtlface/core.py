@@ -360,7 +360,7 @@ class OneLineParser(argparse.ArgumentParser):
 def comma_list(kind=int):  # the type of each item: int, float or str
     "An argparse `type` for a comma-separated list (`0,1,2` → `(0, 1, 2)`); a bad item is refused naming the option."
     def parse(text: str) -> tuple:
-        items = [t for t in text.replace(' ', '').split(',') if t]
+        items = [t.strip() for t in text.split(',') if t.strip()]   # spaces inside an item stay: 'ICM s=1/8'
         try: return tuple(kind(t) for t in items)
         except ValueError: raise argparse.ArgumentTypeError(
             f'expected a comma-separated list of '
