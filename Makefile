@@ -111,7 +111,7 @@ demo: install
 	  --fas-ema $(DEMO_FAS_EMA) --fas-residual-loss-weight $(DEMO_FAS_RES) --mixed-precision auto --save-every 200 --eval-every 0 --eval-pairs 300
 	ln -sfn fas/model $(DEMO_RUN)/model
 	@echo "== 4/5 evaluation -> $(DEMO_RUN)/eval"
-	$(BIN)/mtlface-eval $(DEMO_RUN)/model $(DEMO_DATA) --out $(DEMO_RUN)/eval $(if $(filter 1,$(DEMO_BF16)),--bf16,) --age-cnn-steps 300
+	$(BIN)/mtlface-eval $(DEMO_RUN)/model $(DEMO_DATA) --out $(DEMO_RUN)/eval $(if $(filter 1,$(DEMO_BF16)),--bf16,)
 	@echo "== 5/5 report"
 	$(PY) tools/demo_report.py $(DEMO_RUN) $(DEMO_DATA)
 

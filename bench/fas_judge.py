@@ -1,11 +1,11 @@
 #!/usr/bin/env python
 """A stronger age judge for the synthetic world, to tell the judge's limits from the generator's.
 
-`mtlface-eval` judges aged faces with an AgeCNN trained for 300 steps on the data set's training photos (1,536 on the
-`make demo` data). On the synthetic world the renderer can draw the training people at any age, so a judge can see
-many more faces without ever seeing a test person. This script trains one on the training photos plus
-`--renders-per-person` renders of each training person at ages spread evenly over the world's range, then scores
-the aged faces, the unchanged input and the true faces with both judges on the same (face, group) pairs:
+`mtlface-eval` judges aged faces with an AgeCNN trained for 1,000 steps on the data set's training photos plus 12
+renders of each training person (`training_renders`; synthetic sets only). This script trains a stronger one on the
+training photos plus `--renders-per-person` renders (default 120) for `--steps` (default 3,000), then scores the aged
+faces, the unchanged input and the true faces with it and with a judge on the photos alone (300 steps, what
+`mtlface-eval` used before the renders), on the same (face, group) pairs:
 
     python bench/fas_judge.py runs/demo-long/model --data data/synth-demo
 
@@ -19,26 +19,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fas_curve import judge_and_pairs, load_model
 from fas_steps import step_rises
 
-def training_renders(data: Path, per_person: int) -> tuple[list, list]:
-    "Renders of every training person at `per_person` ages spread evenly over the world's age range: (images, ages)."
-    from mtlface.data import read_annotations
-    from mtlface.synth_data import SynthSpec, face_spec, render
-    spec = SynthSpec(**json.loads((data / 'metadata.json').read_text())['spec'])
-    people, (lo, hi) = spec.people(), spec.age_range
-    ids = sorted({int(r.path.parent.name) for r in read_annotations(data / 'train.txt')})
-    rng = np.random.default_rng([spec.seed, 7])
-    images, ages = [], []
-    for p in ids:
-        for k in range(per_person):
-            age = lo + (k + rng.uniform()) * (hi - lo) / per_person       # one age in each of per_person bins
-            _, nuisance = face_spec(spec, p, spec.images_per_identity + k)  # photo conditions no training photo has
-            images.append(render(people[p], age, nuisance, spec.size)); ages.append(age)
-    return images, ages
-
 def strong_judge(data: Path, size: int, per_person: int, steps: int):
     "An AgeCNN trained on the training photos and their people's renders (cached in `data`)."
     from mtlface.data import read_annotations, load_image
     from mtlface.evaluate import AgeCNN, to_batch, train_age_cnn
+    from mtlface.synth_data import training_renders
     cache = data / f'.fas_judge_{per_person}_{steps}_{size}.pt'
     judge = AgeCNN()
     if cache.exists():
@@ -81,8 +66,8 @@ def main():
     with torch.no_grad():
         model = load_model(a.model)
         judge, src, truths = judge_and_pairs(a.data, model, a.faces, 300)
-        res = {'evaluation judge (300 steps, the training photos)': report(
-            'the judge of mtlface-eval (300 steps on the training photos)', model, src, truths, judge)}
+        res = {'photo judge (300 steps, the training photos)': report(
+            'a judge on the training photos alone (300 steps)', model, src, truths, judge)}
         strong = strong_judge(a.data, model.config.image_size, a.renders_per_person, a.steps)
         name = f'stronger judge ({a.steps} steps, the training photos + {a.renders_per_person} renders per person)'
         res[name] = report(name, model, src, truths, strong)

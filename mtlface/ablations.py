@@ -124,7 +124,8 @@ class AblationPlan:
     fas_residual_loss_weight: float = 0.0  # penalty on the change (`make demo` 20, demo-long 10; 0: the paper's)
     mixed_precision: str = 'auto'         # 'no', 'bf16', 'fp16' or 'auto' (bf16 where the CPU or GPU has it)
     fas_faces: int = 60                   # faces aged to every group when measuring FAS (× groups = pairs)
-    age_cnn_steps: int = 200              # the independent age judge
+    age_cnn_steps: int = 1000             # training steps of the independent age judge
+    judge_renders: int = 12               # renders of each training person the judge also learns from
     aifr_variants: tuple = tuple(AIFR_VARIANTS)  # which AIFR rows of the table to run
     fas_variants: tuple = tuple(FAS_VARIANTS)    # which FAS rows to run (they start from the full AIFR runs)
 
@@ -198,16 +199,17 @@ def aifr_metrics(model,  # an `MTLFace`
     return {**out, **age_probe(model, data)}
 
 # %% ../nbs/17_ablations.ipynb #e3e4dd17
-def fas_metrics(model,                    # an `MTLFace`
-                data,                     # dataset folder (`evaluate_model` layout)
-                faces: int = 60,          # source faces to age
-                age_cnn_steps: int = 300  # training steps of the independent age CNN
+def fas_metrics(model,                      # an `MTLFace`
+                data,                       # dataset folder (`evaluate_model` layout)
+                faces: int = 60,            # source faces to age
+                age_cnn_steps: int = 1000,  # training steps of the independent age CNN
+                judge_renders: int = 12     # renders of each training person added to the judge's faces
                ) -> dict:
     "The FAS measures of `evaluate.fas_measures` (aged faces; `_input`, `_truth`: the baselines) and smoothness."
     from mtlface.evaluate import evaluate_model
     from mtlface.synth_data import synthetic_truth
-    f = evaluate_model(model, data, fas_faces=faces, age_cnn_steps=age_cnn_steps, flip_test=False, max_faces=200,
-                       progress=False, truth=synthetic_truth(data))['fas']
+    f = evaluate_model(model, data, fas_faces=faces, age_cnn_steps=age_cnn_steps, judge_renders=judge_renders,
+                       flip_test=False, max_faces=200, progress=False, truth=synthetic_truth(data))['fas']
     out = dict(step_cv=f['smoothness']['step_cv'], mean_step=f['smoothness']['mean_step'], pairs=f['pairs'])
     for k, by in f['measures'].items():
         for cand, ci in by.items(): out[k if cand == 'aged' else f'{k}_{cand}'] = ci['mean']
@@ -257,7 +259,8 @@ def run_ablations(plan: AblationPlan,    # variants, seeds, sizes and the output
                     out / 'runs' / 'aifr' / _slug(FULL_AIFR) / f'seed{seed}' / 'model')
             def compute():
                 if not _trained(run): _train(plan, 'fas', data, run, seed, FAS_VARIANTS[variant], init)
-                return fas_metrics(from_pretrained(run / 'model'), data, plan.fas_faces, plan.age_cnn_steps)
+                return fas_metrics(from_pretrained(run / 'model'), data, plan.fas_faces, plan.age_cnn_steps,
+                                   plan.judge_renders)
         results[task].setdefault(variant, {})[str(seed)] = _cached(run / 'metrics.json', compute)
     full = dict(plan=asdict(plan), results=results)
     (out / 'results.json').write_text(json.dumps(full, indent=1) + '\n')

@@ -374,7 +374,7 @@ def evaluate_model(model,                              # an MTLFace, on any devi
                    out=None,                           # write report.json and PNG plots here
                    max_faces: int = 400,               # test faces for age and identification measures
                    fas_faces: int = 60,                # source faces aged to every group (60 × 7 groups = 420 pairs)
-                   age_cnn_steps: int = 300,           # training steps of the independent age estimator (0: skip)
+                   age_cnn_steps: int = 1000,          # training steps of the independent age estimator (0: skip)
                    flip_test: bool = True,             # embed each face and its mirror image, summed
                    autocast: bool = False,             # bf16 autocast on the model's device
                    batch_size: int = 64,               # faces per forward pass
@@ -382,7 +382,9 @@ def evaluate_model(model,                              # an MTLFace, on any devi
                    progress: bool = True,              # show progress bars
                    pair_lists=(),                      # extra `path_a path_b same [age_a age_b]` pair lists
                    test_faces=None,                    # `FaceRecord`s for the age measures instead of data/test.txt
-                   truth=None                          # truth(record, group, n_groups) → H×W×3 uint8 true aged face
+                   truth=None,                         # truth(record, group, n_groups) → H×W×3 uint8 true aged face
+                   judge_renders: int = 12             # synthetic sets: renders of each training person added
+                                                       # to the age estimator's training faces (0: photos only)
                   ) -> dict:
     "Run verification, identification, age estimation and face-age-synthesis measures; returns the report."
     from mtlface.data import read_annotations
@@ -410,7 +412,8 @@ def evaluate_model(model,                              # an MTLFace, on any devi
         if len(g) > 1: report['identification'] = dict(rank1=rank1_accuracy(emb[g], ids[g], emb[p], ids[p]),
                                                        gallery=len(g), probes=len(p),
                                                        protocol='youngest gallery, oldest probe')
-        report.update(_evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out, truth))
+        report.update(_evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out, truth,
+                                    judge_renders))
     report['seconds'] = round(time.time() - t0, 1)
     if out is not None: _write_outputs(Path(out), report, curves, conf if 'age' in report else None)
     return report
@@ -428,19 +431,27 @@ def fas_sources(records,                 # `FaceRecord`s to take the source face
     if truth is None: return pick, src, None
     return pick, src, torch.stack([to_batch([truth(r, t, n_groups) for t in range(n_groups)], size) for r in pick])
 
-def _evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out, truth=None) -> dict:
+def _age_judge(data: Path, size: int, steps: int, renders: int, progress: bool, device) -> tuple:
+    "The independent `AgeCNN` of the FAS measures and what it was trained on (None, None without train.txt)."
+    from mtlface.data import read_annotations
+    from mtlface.synth_data import synthetic_spec, training_renders
+    if not steps or not (data / 'train.txt').exists(): return None, None
+    train = read_annotations(data / 'train.txt', min_faces=1)
+    train = [train[i] for i in spread_indices(len(train), 2000)]
+    images, ages = [load_image(r.path) for r in train], [r.age for r in train]
+    extra = training_renders(data, renders) if renders and synthetic_spec(data) is not None else ([], [])
+    judge = train_age_cnn(to_batch(images + extra[0], size), torch.tensor(ages + extra[1]), steps=steps,
+                          progress=progress, device=device)
+    return judge, dict(steps=steps, photos=len(images), renders=len(extra[0]))
+
+def _evaluate_fas(model, data, recs, curves, fas_faces, age_cnn_steps, progress, out, truth=None,
+                  judge_renders=12) -> dict:
     n, size = model.config.n_groups, model.config.image_size
     pick, src, truths = fas_sources(recs, fas_faces, size, n, truth)
     seq, dev = aged_sequences(model, src), model_device(model)                     # (S, N, 3, H, W) on the CPU
-    age_cnn = None
-    if age_cnn_steps and (data / 'train.txt').exists():
-        from mtlface.data import read_annotations
-        train = read_annotations(data / 'train.txt', min_faces=1)
-        train = [train[i] for i in spread_indices(len(train), 2000)]
-        age_cnn = train_age_cnn(to_batch([load_image(r.path) for r in train], size),
-                                torch.tensor([r.age for r in train]),
-                                steps=age_cnn_steps, progress=progress, device=dev)
+    age_cnn, judged_on = _age_judge(data, size, age_cnn_steps, judge_renders, progress, dev)
     fas = fas_measures(model, src, truths, age_cnn, aged=seq)
+    if judged_on: fas['judge'] = judged_on
     if curves:   # verification at the FAR = 1e-3 threshold of the first verification set
         first = next(iter(curves.values()))
         emb = lambda x: model.encode(x.to(dev), flip_test=False)[0].cpu().numpy()    # (B, D) back on the CPU
@@ -576,8 +587,11 @@ def build_eval_parser() -> argparse.ArgumentParser:
                    help='test faces used for identification and age estimation')
     p.add_argument('--fas-faces', type=int_at_least(1), default=60,
                    help='source faces aged to every group (pairs = faces × groups)')
-    p.add_argument('--age-cnn-steps', type=int_at_least(0), default=300,
+    p.add_argument('--age-cnn-steps', type=int_at_least(0), default=1000,
                    help='independent age estimator training steps (0: skip)')
+    p.add_argument('--judge-renders', type=int_at_least(0), default=12,
+                   help="synthetic sets: renders of each training person at ages spread over the world's range, "
+                        "added to the age estimator's training faces (0: the photos only)")
     p.add_argument('--limit-pairs', type=int_at_least(10), default=None,
                    help='evaluate only the first pairs of each .bin')
     p.add_argument('--pair-list', type=Path, action='append', default=[],
@@ -628,7 +642,7 @@ def _eval(argv=None) -> int:
                   for i, p in enumerate(a.pair_list)] if a.align else a.pair_list)
         report = evaluate_model(model, a.data, out, a.max_faces, a.fas_faces, a.age_cnn_steps, not a.no_flip, a.bf16,
                                 a.batch_size, a.limit_pairs, progress=not a.quiet, pair_lists=lists,
-                                test_faces=test_faces, truth=synthetic_truth(a.data))
+                                test_faces=test_faces, truth=synthetic_truth(a.data), judge_renders=a.judge_renders)
     for v in report['verification'].values(): print(VerificationReport(**v).summary())
     if 'age' in report:
         print(f"age: MAE {report['age']['mae']:.2f} years, "

@@ -16,8 +16,8 @@ from .data import (FaceRecord, encode_image, write_annotations, write_insightfac
                           write_verification_bin)
 
 # %% auto #0
-__all__ = ['SynthSpec', 'face_spec', 'face_path', 'verification_pairs', 'write_synthetic_dataset', 'synthetic_truth',
-           'pixel_embedding', 'accuracy_by_gap', 'build_parser', 'main']
+__all__ = ['SynthSpec', 'face_spec', 'face_path', 'verification_pairs', 'write_synthetic_dataset', 'synthetic_spec',
+           'synthetic_truth', 'training_renders', 'pixel_embedding', 'accuracy_by_gap', 'build_parser', 'main']
 
 # %% ../nbs/12_synth_data.ipynb #904d619f
 @functools.lru_cache(maxsize=8)
@@ -169,14 +169,19 @@ def write_synthetic_dataset(out,                            # folder to write (c
     return summary
 
 # %% ../nbs/12_synth_data.ipynb #bd819e8b
-def synthetic_truth(data  # a dataset folder; only one written by `mtlface-synth` (its metadata.json) has a truth
-                   ):
-    "A synthetic set's `truth(record, group, n_groups)`: the face at the group's centre age (H×W×3 uint8); else None."
+def synthetic_spec(data  # a dataset folder
+                  ) -> SynthSpec | None:
+    "The `SynthSpec` a folder was written with (its metadata.json), or None when `mtlface-synth` did not write it."
     meta = Path(data) / 'metadata.json'
     if not meta.exists(): return None
     m = json.loads(meta.read_text())
-    if m.get('format') != 'mtlface-synth/1': return None
-    spec = SynthSpec(**m['spec'])
+    return SynthSpec(**m['spec']) if m.get('format') == 'mtlface-synth/1' else None
+
+def synthetic_truth(data  # a dataset folder; only one written by `mtlface-synth` (its metadata.json) has a truth
+                   ):
+    "A synthetic set's `truth(record, group, n_groups)`: the face at the group's centre age (H×W×3 uint8); else None."
+    spec = synthetic_spec(data)
+    if spec is None: return None
     people = spec.people()
     def truth(record, group: int, n_groups: int) -> np.ndarray:
         "The face of `record` (images/PERSON/J.ext, see `face_path`) at the centre age of `group`, at the set's size."
@@ -184,6 +189,27 @@ def synthetic_truth(data  # a dataset folder; only one written by `mtlface-synth
         _, nuisance = face_spec(spec, person, j)
         return render(people[person], group_center_age(group, n_groups, spec.age_range[1]), nuisance, spec.size)
     return truth
+
+# %% ../nbs/12_synth_data.ipynb #a8b9c6c9
+def training_renders(data,                # a dataset folder written by `mtlface-synth`
+                     per_person: int = 12  # renders of each training person, one in each of as many age slices
+                    ) -> tuple[list, list]:
+    "Every person of `data`'s train.txt rendered at `per_person` ages spread over the world's range: (images, ages)."
+    from mtlface.data import read_annotations
+    spec = synthetic_spec(data)
+    if spec is None:
+        raise ValueError(f'{data}: not written by mtlface-synth (no synthetic metadata.json); only the synthetic '
+                         'world can render more faces')
+    people, (lo, hi) = spec.people(), spec.age_range
+    ids = sorted({int(r.path.parent.name) for r in read_annotations(Path(data) / 'train.txt')})
+    rng = np.random.default_rng([spec.seed, 7])
+    images, ages = [], []
+    for p in ids:
+        for k in range(per_person):
+            age = lo + (k + rng.uniform()) * (hi - lo) / per_person          # somewhere in the k-th age slice
+            _, nuisance = face_spec(spec, p, spec.images_per_identity + k)  # photo indices past the person's own
+            images.append(render(people[p], age, nuisance, spec.size)); ages.append(age)
+    return images, ages
 
 # %% ../nbs/12_synth_data.ipynb #e23dec41
 def pixel_embedding(img: np.ndarray,  # (H, W, 3) uint8 face

@@ -37,6 +37,11 @@ def main(run: Path, data: Path) -> int:
               f"Mean change between neighbouring groups {f['smoothness']['mean_step']:.4f} (pixels in [0, 1]; 0 = no ageing), "
               f"step CV {f['smoothness']['step_cv']:.3f}. Changed pixels: {100 * f.get('changed_pixel_share', float('nan')):.0f}% of the "
               'pixels differ between the input and the true face at the target age by more than 0.05.']
+    if 'judge' in f:
+        j = f['judge']
+        lines += ['', f"The independent AgeCNN learnt age for {j['steps']:,} steps from {j['photos']:,} training photos"
+                  + (f" and {j['renders']:,} renders of the training people at ages spread over the world's range "
+                     '(no test person)' if j['renders'] else '') + '.']
     lines += ['', f"CosFace loss {hist[0]['aifr/id']:.2f} at iteration {hist[0]['iteration']} → {hist[-1]['aifr/id']:.2f} at {hist[-1]['iteration']}; "
               f"FAS age loss (CE of the frozen estimator on the aged faces) {fhist[0]['fas/age']:.2f} → {fhist[-1]['fas/age']:.2f}.",
               '', f"FAS loss weights: adversarial {cfg['fas_gan_loss_weight']:g}, identity {cfg['fas_id_loss_weight']:g}, "
