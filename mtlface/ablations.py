@@ -205,14 +205,19 @@ def fas_metrics(model,                      # an `MTLFace`
                 age_cnn_steps: int = 1000,  # training steps of the independent age CNN
                 judge_renders: int = 12     # renders of each training person added to the judge's faces
                ) -> dict:
-    "The FAS measures of `evaluate.fas_measures` (aged faces; `_input`, `_truth`: the baselines) and smoothness."
-    from mtlface.evaluate import evaluate_model
+    "The FAS measures of `evaluate.fas_measures` (`_input`, `_truth`: the baselines), smoothness, condition similarity."
+    from mtlface.evaluate import evaluate_model, to_batch
+    from mtlface.icm import condition_similarity
     from mtlface.synth_data import synthetic_truth
     f = evaluate_model(model, data, fas_faces=faces, age_cnn_steps=age_cnn_steps, judge_renders=judge_renders,
                        flip_test=False, max_faces=200, progress=False, truth=synthetic_truth(data))['fas']
     out = dict(step_cv=f['smoothness']['step_cv'], mean_step=f['smoothness']['mean_step'], pairs=f['pairs'])
     for k, by in f['measures'].items():
         for cand, ci in by.items(): out[k if cand == 'aged' else f'{k}_{cand}'] = ci['mean']
+    recs = read_annotations(Path(data) / 'test.txt', min_faces=1)    # how person-specific the trained condition is
+    x = to_batch([load_image(recs[i].path) for i in spread_indices(len(recs), faces)], model.config.image_size)
+    with torch.no_grad(): x_id = model.eval().features(x).parts.identity
+    out['condition_similarity'] = condition_similarity(model.generator.conditioner, x_id)
     return out
 
 # %% ../nbs/17_ablations.ipynb #a742ab20
@@ -284,6 +289,7 @@ FAS_COLUMNS = {
     'ssim': ('SSIM to ground truth', 'higher'),
     'monotone_independent': ('monotone over groups (independent)', 'higher'),
     'step_cv': ('smoothness: step CV', 'lower'),
+    'condition_similarity': ("age change of the condition, shared between people (cosine)", 'lower'),
 }
 BASELINES = {'input': 'input unchanged', 'truth': 'ground-truth render'}   # FAS references: `{metric}_{key}`
 

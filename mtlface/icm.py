@@ -11,7 +11,7 @@ from .core import MTLFaceConfig, count_parameters, format_count
 
 # %% auto #0
 __all__ = ['icm_kernel_count', 'icm_group_starts', 'icm_group_mask', 'Router', 'ICB', 'ICM', 'one_hot_map', 'OneHotConditioner',
-           'build_conditioner']
+           'build_conditioner', 'condition_similarity']
 
 # %% ../nbs/05_icm.ipynb #72d9bb1f
 def icm_kernel_count(n_groups: int,  # number of age groups N
@@ -118,3 +118,17 @@ def build_conditioner(cfg: MTLFaceConfig  # conditioning: 'icm' or 'onehot'
                      ) -> nn.Module:
     "The age conditioner named by `cfg.conditioning`: `ICM` or `OneHotConditioner`."
     return ICM(cfg) if cfg.conditioning == 'icm' else OneHotConditioner(cfg)
+
+# %% ../nbs/05_icm.ipynb #c95b2ef3
+@torch.no_grad()
+def condition_similarity(cond: nn.Module,       # an age conditioner: (X_id, groups) → condition
+                         x_id: torch.Tensor,    # (B, C, s, s) identity features of B ≥ 2 people
+                         t0: int = 1,           # the group the change starts from
+                         t1: int = 5            # the group it goes to
+                        ) -> float:
+    "Mean cosine similarity between different people's change of the condition from group t0 to t1 (1: shared)."
+    change = lambda x: (cond(x, torch.full((len(x),), t1, device=x.device))
+                        - cond(x, torch.full((len(x),), t0, device=x.device))).flatten(1).float()
+    d = change(x_id)
+    s = F.cosine_similarity(d[:, None], d[None], dim=-1)
+    return float(s[~torch.eye(len(d), dtype=torch.bool, device=d.device)].mean())
