@@ -289,7 +289,7 @@ FAS_COLUMNS = {
     'ssim': ('SSIM to ground truth', 'higher'),
     'monotone_independent': ('monotone over groups (independent)', 'higher'),
     'step_cv': ('smoothness: step CV', 'lower'),
-    'condition_similarity': ("age change of the condition, shared between people (cosine)", 'lower'),
+    'condition_similarity': ('age condition shared across people', 'lower'),   # `condition_similarity`: a cosine
 }
 BASELINES = {'input': 'input unchanged', 'truth': 'ground-truth render'}   # FAS references: `{metric}_{key}`
 
