@@ -13,7 +13,6 @@ MODEL is a model folder or a checkpoint (a `--fas-ema` checkpoint's averaged gen
 in the data folder, so later runs on the same data reuse it."""
 import argparse, json, sys, time
 from pathlib import Path
-import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from fas_curve import judge_and_pairs, load_model
