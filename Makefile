@@ -97,6 +97,11 @@ DEMO_LONG_FAS_EMA ?= 0.99
 DEMO_FAS_RES ?= 20
 # demo-long: a lighter penalty, because over thousands of iterations 20 slows the ageing (bench/results/fas_recipe.md)
 DEMO_LONG_FAS_RES ?= 10
+# Adam steps refitting the AIFR model's age estimator on the frozen features before FAS (--fas-age-head-steps; 0: none,
+# the paper's way): FAS's age loss listens to its group logits, which AIFR's loss trains least (15_train,
+# bench/results/fas_recipe.md: on demo-long's data 46.6% -> 60.5% of test photos in their group by those logits)
+DEMO_FAS_AGE_HEAD ?= 1000
+DEMO_LONG_FAS_AGE_HEAD ?= 3000
 demo: install
 	@echo "== 1/5 synthetic faces -> $(DEMO_DATA)"
 	$(BIN)/mtlface-synth $(DEMO_DATA) --identities $(DEMO_IDENTITIES) --images-per-identity 16 --size 64 --pairs-per-fold 60 --workers 2
@@ -109,7 +114,8 @@ demo: install
 	@echo "== 3/5 FAS: ageing on top of the frozen AIFR encoder -> $(DEMO_RUN)/fas"
 	$(BIN)/mtlface-train --preset tiny --task fas --init-from $(DEMO_RUN)/aifr/model --data $(DEMO_DATA) \
 	  --output-dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch-size 32 --fas-lr 0.001 --fas-id-loss-weight 10 \
-	  --fas-ema $(DEMO_FAS_EMA) --fas-residual-loss-weight $(DEMO_FAS_RES) --mixed-precision auto --save-every 200 --eval-every 0 --eval-pairs 300
+	  --fas-ema $(DEMO_FAS_EMA) --fas-residual-loss-weight $(DEMO_FAS_RES) --fas-age-head-steps $(DEMO_FAS_AGE_HEAD) \
+	  --mixed-precision auto --save-every 200 --eval-every 0 --eval-pairs 300
 	ln -sfn fas/model $(DEMO_RUN)/model
 	@echo "== 4/5 evaluation -> $(DEMO_RUN)/eval"
 	$(BIN)/mtlface-eval $(DEMO_RUN)/model $(DEMO_DATA) --out $(DEMO_RUN)/eval $(if $(filter 1,$(DEMO_BF16)),--bf16,)
@@ -121,7 +127,7 @@ demo: install
 demo-long: install
 	$(MAKE) demo DEMO_DATA=$(DEMO_LONG_DATA) DEMO_IDENTITIES=$(DEMO_LONG_IDENTITIES) DEMO_RUN=runs/demo-long \
 	  DEMO_AIFR_ITERS=$(DEMO_LONG_AIFR_ITERS) DEMO_FAS_ITERS=$(DEMO_LONG_FAS_ITERS) DEMO_FAS_EMA=$(DEMO_LONG_FAS_EMA) \
-	  DEMO_FAS_RES=$(DEMO_LONG_FAS_RES)
+	  DEMO_FAS_RES=$(DEMO_LONG_FAS_RES) DEMO_FAS_AGE_HEAD=$(DEMO_LONG_FAS_AGE_HEAD)
 
 # make ablations: the paper's AIFR and FAS ablations on synthetic faces, 3 seeds -> ablations/table.md, table.json, *.png
 # (resumes finished runs; delete ablations/runs to start over)

@@ -373,7 +373,8 @@ def evaluate_model(model,                              # an MTLFace, on any devi
                    data,                               # a dataset folder (see above)
                    out=None,                           # write report.json and PNG plots here
                    max_faces: int = 400,               # test faces for age and identification measures
-                   fas_faces: int = 60,                # source faces aged to every group (60 × 7 groups = 420 pairs)
+                   # source faces aged to every group (200 × 7 groups = 1,400 pairs; the monotone share is per face)
+                   fas_faces: int = 200,
                    age_cnn_steps: int = 1000,          # training steps of the independent age estimator (0: skip)
                    flip_test: bool = True,             # embed each face and its mirror image, summed
                    autocast: bool = False,             # bf16 autocast on the model's device
@@ -585,7 +586,7 @@ def build_eval_parser() -> argparse.ArgumentParser:
                    help='folder for report.json and plots (default: CHECKPOINT/../eval)')
     p.add_argument('--max-faces', type=int_at_least(1), default=400,
                    help='test faces used for identification and age estimation')
-    p.add_argument('--fas-faces', type=int_at_least(1), default=60,
+    p.add_argument('--fas-faces', type=int_at_least(1), default=200,
                    help='source faces aged to every group (pairs = faces × groups)')
     p.add_argument('--age-cnn-steps', type=int_at_least(0), default=1000,
                    help='independent age estimator training steps (0: skip)')

@@ -32,8 +32,8 @@ __all__ = ['STATE_NAME', 'TRAINING_NAME', 'AUTHOR_ALIASES', 'TrainConfig', 'aifr
            'load_checkpoint', 'checkpoint_problem', 'resume_newest', 'frozen', 'aifr_iteration', 'fas_iteration',
            'GeneratorEMA', 'build_model', 'forget_single_process_state', 'setup_accelerator', 'TrainRun', 'build_run',
            'resume_run', 'start_logging', 'run_loaders', 'train_iteration', 'log_losses', 'evaluate_during',
-           'after_iteration', 'progress_bar', 'finish_run', 'train', 'build_train_parser', 'configs_from_args', 'main',
-           'launch_in_notebook']
+           'after_iteration', 'progress_bar', 'finish_run', 'refit_age_head', 'train', 'build_train_parser',
+           'configs_from_args', 'main', 'launch_in_notebook']
 
 # %% ../nbs/15_train.ipynb #6725cab6
 @dataclass
@@ -65,6 +65,9 @@ class TrainConfig:
     # decay of an exponential moving average of the generator's weights, saved as the final model;
     # 0 = off (the paper and the authors' code have none), e.g. 0.99
     fas_ema: float = 0.0
+    # Adam steps refitting the AIFR model's age estimator A on the training faces' (frozen) X_age before FAS starts;
+    # 0 = off (the paper and the authors' code). A drives FAS's age loss: see "Refitting the age estimator"
+    fas_age_head_steps: int = 0
     seed: int = 0                      # seeds Python, NumPy and torch (and the data order)
     # 'no', 'fp16', 'bf16' (Accelerate) or 'auto' (`pick_mixed_precision`: bf16 on GPUs that have it, else fp16;
     # bf16 on a CPU with bf16 units, else fp32); 'no' for fp32 runs
@@ -99,7 +102,9 @@ class TrainConfig:
                   ('grad_accum', self.grad_accum >= 1, 'must be at least 1'),
                   ('fas_d_steps', self.fas_d_steps >= 1, 'must be at least 1'),
                   ('init_from', self.task != 'fas' or bool(self.init_from),
-                   "FAS trains from an AIFR model: give init_from")]
+                   "FAS trains from an AIFR model: give init_from"),
+                  ('fas_age_head_steps', self.fas_age_head_steps == 0 or self.task == 'fas',
+                   "only for --task fas (AIFR and joint runs train A with the encoder)")]
         check_options('TrainConfig', self, checks + _run_checks(self))
 
 # %% ../nbs/15_train.ipynb #159b287b
@@ -116,6 +121,7 @@ def _run_checks(c) -> list:
             ('fas_betas', len(c.fas_betas) == 2 and all(0 <= b < 1 for b in c.fas_betas),
              'must be two numbers in [0, 1)'),
             ('fas_ema', 0 <= c.fas_ema < 1, 'must be in [0, 1) (0: off)'),
+            ('fas_age_head_steps', c.fas_age_head_steps >= 0, 'must be ≥ 0 (0: off)'),
             ('num_workers', c.num_workers >= 0, 'must be ≥ 0 (0: load in the main process)'),
             ('log_every', c.log_every >= 1, 'must be at least 1'),
             ('eval_every', c.eval_every >= 0, 'must be ≥ 0 (0: evaluate at the end only)'),
@@ -796,11 +802,12 @@ def progress_bar(run: TrainRun,      # the run: from its start to its last itera
                 dynamic_ncols=True)
 
 def _generator_note(run: TrainRun) -> dict:
-    "What `training.json` says about the saved generator: the last weights, or their EMA."
+    "What `training.json` says about the saved generator (the last weights, or their EMA) and a refit A."
     if 'fas' not in _tasks(run.cfg): return {}
-    if run.ema is None: return dict(generator='last weights')
+    head = dict(fas_age_head_steps=run.cfg.fas_age_head_steps) if run.cfg.fas_age_head_steps else {}
+    if run.ema is None: return dict(generator='last weights', **head)
     return dict(generator=f'exponential moving average of its weights (fas_ema={run.cfg.fas_ema}, '
-                          f'{run.ema.updates} updates), not the last weights', fas_ema=run.cfg.fas_ema)
+                          f'{run.ema.updates} updates), not the last weights', fas_ema=run.cfg.fas_ema, **head)
 
 def finish_run(run: TrainRun   # a run that has trained its iterations
               ) -> dict:
@@ -821,6 +828,41 @@ def finish_run(run: TrainRun   # a run that has trained its iterations
     acc.end_training()
     return result
 
+# %% ../nbs/15_train.ipynb #2bcc5775
+def refit_age_head(run: TrainRun,     # a fresh FAS run: the AIFR model loaded, nothing trained yet
+                   show: bool = True  # draw a progress bar (main process)
+                  ) -> dict:
+    "Train the age estimator A on the frozen encoder's X_age for `fas_age_head_steps` Adam steps; writes age_head.json."
+    from mtlface.losses import age_estimation_loss
+    cfg, acc, net = run.cfg, run.accelerator, run.net
+    head, n = net.age_estimator, net.config.n_groups
+    steps = replace(cfg, iterations=cfg.fas_age_head_steps, grad_accum=1)       # the loader's length
+    ds = FaceDataset(run.source, FaceTransform(net.config.image_size, flip=True, seed=cfg.seed + 2), n)
+    loader = iter(make_loader(ds, steps, acc.process_index, acc.num_processes, 0, seed_offset=2))
+    params = list(head.parameters()); was = [p.requires_grad for p in params]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    net.eval(); head.train().requires_grad_(True)           # BatchNorm in A learns the batches' statistics
+    from tqdm.auto import tqdm
+    losses, hits = [], []
+    for _ in tqdm(range(steps.iterations), desc='refit A', disable=not (show and acc.is_main_process)):
+        b = next_batches(loader, 1, acc.device, cfg.channels_last)[0]
+        with torch.no_grad(), acc.autocast(): feat = net.features(b['image']).parts.age
+        age_logits, group_logits = head(feat.float())
+        loss = age_estimation_loss(age_logits, group_logits, b['age'], n)
+        opt.zero_grad(); loss.backward()
+        for p in params: p.grad = acc.reduce(p.grad, 'mean')        # not through DDP: average by hand
+        opt.step()
+        losses.append(loss.item()); hits.append((group_logits.argmax(1) == b['group']).float().mean().item())
+    for p, r in zip(params, was): p.requires_grad_(r)
+    k = max(1, min(50, len(losses) // 4))                   # first and last stretch of steps
+    info = dict(steps=steps.iterations, batch_size=cfg.batch_size, loss_first=float(np.mean(losses[:k])),
+                loss_last=float(np.mean(losses[-k:])), group_accuracy_first=float(np.mean(hits[:k])),
+                group_accuracy_last=float(np.mean(hits[-k:])))
+    if acc.is_main_process:
+        run.out.mkdir(parents=True, exist_ok=True); (run.out / 'age_head.json').write_text(json.dumps(info, indent=2))
+    return info
+
+
 # %% ../nbs/15_train.ipynb #338e9d0f
 def train(cfg: TrainConfig,                     # the recipe and the run's infrastructure
           model_cfg: MTLFaceConfig | None = None,  # the model (default: the `paper` preset)
@@ -830,6 +872,7 @@ def train(cfg: TrainConfig,                     # the recipe and the run's infra
     check_run(cfg)                                      # bad output folder, tracker or evaluation data: stop now
     run = build_run(cfg, model_cfg or config_from_preset('paper'), setup_accelerator(cfg))
     resume_run(run); start_logging(run)
+    if cfg.fas_age_head_steps and run.start == 0: refit_age_head(run, progress)   # a resumed run has it already
     loaders = run_loaders(run)
     run.model.train()
     if cfg.task == 'fas': run.net.freeze_encoder(True)                # .train() above must not unfreeze its BatchNorm

@@ -41,6 +41,8 @@ def test_underscore_spelling_is_the_same_option():
     (['--milestones', '1,x'], "mtlface-train: --milestones 1,x: expected a comma-separated list of integers"),
     (['--n_groups', '3', '--preset', 'tiny'], "mtlface-train: --n-groups 3: must be one of"),
     (['--no-such-option'], "mtlface-train: unrecognized arguments: --no-such-option (see mtlface-train --help)"),
+    (['--fas-age-head-steps', '-1', '--task', 'fas', '--init-from', 'm'], "mtlface-train: --fas-age-head-steps -1: must be ≥ 0"),
+    (['--fas-age-head-steps', '5'], "mtlface-train: --fas-age-head-steps 5: only for --task fas"),
 ])
 def test_train_errors_name_the_dashed_option(argv, says):
     r = subprocess.run([sys.executable, '-m', 'mtlface.train', *argv, '--output-dir', '/nonexistent/never-written'],

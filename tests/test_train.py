@@ -180,6 +180,25 @@ def test_fas_residual_penalty_is_trained_and_saved(data, one_process_accumulatin
     assert all(h['fas/res'] > 0 for h in hist) and len(hist) == 2
     assert from_pretrained(tmp_path / 'model').config.fas_residual_loss_weight == 20
 
+def test_fas_age_head_refit_happens_once_and_resumes(data, one_process_accumulating, tmp_path):
+    """`--fas-age-head-steps`: A is refit before the first FAS step (age_head.json, training.json), only A changes on
+    the recognition side, and a run stopped after 2 steps resumes (without refitting again) to the same model as 4
+    steps in one go."""
+    fas = ('--task', 'fas', '--init-from', one_process_accumulating / 'model', '--fas-age-head-steps', '6',
+           '--save-every', '2')
+    full, split = tmp_path / 'full', tmp_path / 'split'
+    run(train_cmd(full, data, *fas, '--iterations', '4'))
+    run(train_cmd(split, data, *fas, '--iterations', '2'))
+    (split / 'age_head.json').unlink()                           # a resumed run must not refit (nor rewrite it)
+    run(train_cmd(split, data, *fas, '--iterations', '4'))
+    assert not (split / 'age_head.json').exists()
+    assert_same_params(params(split), params(full), rtol=0, atol=0)
+    aifr, after = params(one_process_accumulating), params(full)
+    moved = {k.split('.')[0] for k in aifr if k in after and not torch.equal(aifr[k], after[k])}
+    assert moved == {'age_estimator', 'generator', 'discriminator'}, moved
+    assert json.loads((full / 'age_head.json').read_text())['steps'] == 6
+    assert json.loads((full / 'model' / 'training.json').read_text())['fas_age_head_steps'] == 6
+
 def test_fas_ema_resumes_and_is_the_saved_generator(data, one_process_accumulating, tmp_path):
     """FAS with `--fas-ema`: 2 steps, stop, resume to 4 ends with the same average (restored from the checkpoint's
     custom_checkpoint_0.pkl) and the same final model as 4 steps in one go; that model's generator is the average,

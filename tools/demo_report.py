@@ -43,7 +43,14 @@ def main(run: Path, data: Path) -> int:
                   + (f" and {j['renders']:,} renders of the training people at ages spread over the world's range "
                      '(no test person)' if j['renders'] else '') + '.']
     lines += ['', f"CosFace loss {hist[0]['aifr/id']:.2f} at iteration {hist[0]['iteration']} → {hist[-1]['aifr/id']:.2f} at {hist[-1]['iteration']}; "
-              f"FAS age loss (CE of the frozen estimator on the aged faces) {fhist[0]['fas/age']:.2f} → {fhist[-1]['fas/age']:.2f}.",
+              f"FAS age loss (CE of the frozen estimator on the aged faces) {fhist[0]['fas/age']:.2f} → {fhist[-1]['fas/age']:.2f}."]
+    head = run / 'fas' / 'age_head.json'
+    if head.exists():
+        h = json.loads(head.read_text())
+        lines += ['', f"Before FAS the age estimator was refit on the frozen features for {h['steps']:,} steps of "
+                  f"{h['batch_size']} faces (--fas-age-head-steps): its group accuracy on the training batches "
+                  f"{100 * h['group_accuracy_first']:.0f}% → {100 * h['group_accuracy_last']:.0f}%."]
+    lines += [
               '', f"FAS loss weights: adversarial {cfg['fas_gan_loss_weight']:g}, identity {cfg['fas_id_loss_weight']:g}, "
               f"age {cfg['fas_age_loss_weight']:g}, change penalty {cfg.get('fas_residual_loss_weight', 0):g} (the paper's: 75, 0.002, 10, none; "
               "see the Makefile for why the demo's differ).",
