@@ -100,7 +100,8 @@ DEMO_LONG_FAS_RES ?= 10
 # Adam steps refitting the AIFR model's age estimator on the frozen features before FAS (--fas-age-head-steps; 0: none,
 # the paper's way): FAS's age loss listens to its group logits, which AIFR's loss trains least (15_train,
 # bench/results/fas_recipe.md). demo-long: 3,000 steps (about 4 minutes) take its test photos from 46.6% to 60.5% in
-# their group by those logits, and its aged faces from 53.7% to 56.9% in their group and from 76% to 83.5% ordered.
+# their group by those logits, and its aged faces from 53.7% to 56.9% in their group and from 76% to 83.5% ordered
+# (one run each: paired over the same 200 faces the gains are within noise, +2.1 [-0.4, +4.7] and +4.0 [-2.5, +10.5]).
 # Not in make demo: on its 96 people and 1,500 FAS iterations the generator games the sharper estimator (86% in group
 # by its logits) and the independent judge's in-group share falls from 33.9% to 22.6%.
 DEMO_FAS_AGE_HEAD ?= 0
