@@ -852,8 +852,10 @@ def refit_age_head(run: TrainRun,     # a fresh FAS run: the AIFR model loaded, 
         opt.zero_grad(); loss.backward()
         for p in params: p.grad = acc.reduce(p.grad, 'mean')        # not through DDP: average by hand
         opt.step()
-        losses.append(loss.item()); hits.append((group_logits.argmax(1) == b['group']).float().mean().item())
+        # kept on the device: no GPU sync per step
+        losses.append(loss.detach()); hits.append((group_logits.argmax(1) == b['group']).float().mean())
     for p, r in zip(params, was): p.requires_grad_(r)
+    losses, hits = torch.stack(losses).float().cpu().numpy(), torch.stack(hits).cpu().numpy()
     k = max(1, min(50, len(losses) // 4))                   # first and last stretch of steps
     info = dict(steps=steps.iterations, batch_size=cfg.batch_size, loss_first=float(np.mean(losses[:k])),
                 loss_last=float(np.mean(losses[-k:])), group_accuracy_first=float(np.mean(hits[:k])),
