@@ -493,4 +493,6 @@ def main(argv=None  # command-line words; None: `sys.argv[1:]`
     "Entry point of `mtlface-ablations` / `python -m mtlface.ablations`: bad options give one line and exit status 2."
     return run_command('mtlface-ablations', _main, argv)
 
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
+# `python -m mtlface.ablations` runs this file as `__main__`; call the imported module's `main` instead, because
+# fastcore reads no field comments (the options' help) from dataclasses defined in `__main__`
+if __name__ == '__main__' and '__file__' in globals(): from mtlface.ablations import main; sys.exit(main())

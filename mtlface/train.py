@@ -968,7 +968,9 @@ def main(argv=None  # command-line arguments; None: sys.argv[1:]
      "and exit status 2.")
     return run_command('mtlface-train', _main, argv)
 
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())
+# `python -m mtlface.train` runs this file as `__main__`; call the imported module's `main` instead, because
+# fastcore reads no field comments (the options' help) from dataclasses defined in `__main__`
+if __name__ == '__main__' and '__file__' in globals(): from mtlface.train import main; sys.exit(main())
 
 # %% ../nbs/15_train.ipynb #67b16f55
 def _free_port() -> int:

@@ -53,3 +53,11 @@ def test_train_errors_name_the_dashed_option(argv, says):
 def test_ablations_refuse_a_bad_list_in_one_line():
     r = subprocess.run([sys.executable, '-m', 'mtlface.ablations', '--seeds', '0,x'], capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'argument --seeds: expected a comma-separated list' in r.stderr
+
+@pytest.mark.parametrize('module, prog', [('train', 'mtlface-train'), ('ablations', 'mtlface-ablations')])
+def test_python_m_shows_the_same_help(module, prog):
+    "`python -m mtlface.X --help` runs the file as `__main__`, where fastcore finds no field comments: same help needed."
+    r = subprocess.run([sys.executable, '-m', f'mtlface.{module}', '--help'], capture_output=True, text=True)
+    want = PARSERS[prog]().format_help()
+    assert r.returncode == 0 and ' '.join(r.stdout.split()) == ' '.join(want.split())
+    assert 'TrainConfig.task' not in want and '--out OUT out (default' not in ' '.join(want.split())
