@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from .core import age_to_group
 from fastcore.docments import docments
-from .core import OneLineParser, check_writable, cli_flag, comma_list, run_command, spread_indices
+from .core import (OneLineParser, UsageError, check_options, check_writable, cli_flag, comma_list, run_command,
+                          spread_indices)
 from .data import read_annotations, load_image
 
 # %% auto #0
@@ -132,6 +133,7 @@ class AblationPlan:
     def __post_init__(self):
         self.seeds, self.aifr_variants, self.fas_variants = tuple(self.seeds), tuple(self.aifr_variants), tuple(
             self.fas_variants)
+        check_options('AblationPlan', self, _plan_checks(self))   # before any data is generated or run trained
         bad = [v for v in self.aifr_variants if v not in AIFR_VARIANTS] + [v for v in self.fas_variants
                                                                            if v not in FAS_VARIANTS]
         if bad:
@@ -144,6 +146,29 @@ class AblationPlan:
         elif self.fas_variants and FULL_AIFR not in self.aifr_variants:
             raise ValueError(f'AblationPlan: the FAS variants start from the {FULL_AIFR!r} AIFR runs; '
                              'keep that variant or give --aifr-model')
+
+def _plan_checks(p) -> list:
+    "(field, ok, what it must be) for the numbers of an `AblationPlan`."
+    return [('seeds', len(p.seeds) >= 1 and all(s >= 0 for s in p.seeds),
+             'must name at least one seed ≥ 0, e.g. 0,1,2'),
+            ('fas_variants', bool(p.aifr_variants or p.fas_variants), 'nothing to run: no AIFR and no FAS variant'),
+            ('data', not p.data or Path(p.data).is_dir(), 'no such folder'),
+            ('identities', p.identities >= 4, 'must be at least 4'),
+            ('images_per_identity', p.images_per_identity >= 2, 'must be at least 2'),
+            ('size', p.size >= 16, 'must be at least 16'),
+            ('pairs_per_fold', p.pairs_per_fold >= 1, 'must be at least 1'),
+            ('aifr_iterations', p.aifr_iterations >= 1, 'must be at least 1'),
+            ('fas_iterations', p.fas_iterations >= 1, 'must be at least 1'),
+            ('batch_size', p.batch_size >= 1, 'must be at least 1'),
+            ('aifr_lr', p.aifr_lr > 0, 'must be > 0'), ('fas_lr', p.fas_lr > 0, 'must be > 0'),
+            ('fas_id_loss_weight', p.fas_id_loss_weight >= 0, 'must be ≥ 0'),
+            ('fas_ema', 0 <= p.fas_ema < 1, 'must be in [0, 1) (0: off)'),
+            ('fas_residual_loss_weight', p.fas_residual_loss_weight >= 0, 'must be ≥ 0'),
+            ('mixed_precision', p.mixed_precision in ('no', 'fp16', 'bf16', 'auto'),
+             "must be 'no', 'fp16', 'bf16' or 'auto'"),
+            ('fas_faces', p.fas_faces >= 1, 'must be at least 1'),
+            ('age_cnn_steps', p.age_cnn_steps >= 1, 'must be at least 1 (the independent judge is trained)'),
+            ('judge_renders', p.judge_renders >= 0, 'must be ≥ 0')]
 
 # %% ../nbs/17_ablations.ipynb #e792ba6f
 def _slug(name: str) -> str:
@@ -159,7 +184,7 @@ def _trained(run: Path) -> bool:
 
 def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, overrides: dict,
            init_from: Path | None = None):
-    "One `mtlface.train` process; raises with its last output lines if it fails."
+    "One `mtlface.train` process; its refusal of bad input is one line, a crash raises with its last lines."
     args = [sys.executable, '-m', 'mtlface.train', '--preset', 'tiny', '--task', task, '--data', str(data),
             '--output-dir', str(run), '--batch-size', str(plan.batch_size), '--seed', str(seed),
             '--mixed-precision', plan.mixed_precision, '--trackers', '', '--eval-every', '0', '--eval-pairs', '50',
@@ -174,6 +199,8 @@ def _train(plan: AblationPlan, task: str, data: Path, run: Path, seed: int, over
                  '--fas-residual-loss-weight', str(plan.fas_residual_loss_weight),
                  '--save-every', str(plan.fas_iterations)]
     p = subprocess.run(args, capture_output=True, text=True)
+    if p.returncode == 2:      # mtlface-train refused its input (one line): pass it on as ours
+        raise UsageError(f'training {run}: ' + (p.stderr.strip().splitlines() or ['exit status 2'])[-1])
     if p.returncode != 0:
         raise RuntimeError(f'training {run} failed ({p.returncode}):\n'
                            + '\n'.join((p.stdout + p.stderr).splitlines()[-15:]))

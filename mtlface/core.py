@@ -24,7 +24,8 @@ class UsageError(ValueError):
 
 # %% ../nbs/00_core.ipynb #9b2b37f2
 def _show(value) -> str:
-    return ','.join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+    shown = ','.join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+    return shown or "''"   # an empty value is shown, not a blank
 
 class OptionError(UsageError):
     "An option whose value cannot work: `str()` names the dataclass field, `cli_message()` the command-line option."

@@ -61,3 +61,26 @@ def test_python_m_shows_the_same_help(module, prog):
     want = PARSERS[prog]().format_help()
     assert r.returncode == 0 and ' '.join(r.stdout.split()) == ' '.join(want.split())
     assert 'TrainConfig.task' not in want and '--out OUT out (default' not in ' '.join(want.split())
+
+@pytest.mark.parametrize('argv, says', [
+    (['--seeds', ''], "--seeds '': must name at least one seed"),
+    (['--aifr-variants', '', '--fas-variants', ''], "--fas-variants '': nothing to run"),
+    (['--fas-iterations', '-5'], '--fas-iterations -5: must be at least 1'),
+    (['--fas-ema', '1'], '--fas-ema 1.0: must be in [0, 1)'),
+    (['--data', '/nonexistent/data'], '--data /nonexistent/data: no such folder'),
+])
+def test_ablations_refuse_a_bad_plan_before_any_work(tmp_path, argv, says):
+    out = tmp_path / 'out'
+    r = subprocess.run([sys.executable, '-m', 'mtlface.ablations', '--out', str(out), *argv], capture_output=True,
+                       text=True)
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and r.stderr.startswith(f'mtlface-ablations: {says}'), r.stderr
+    assert not out.exists()     # no data generated, nothing half-written
+
+def test_ablations_pass_on_a_training_refusal_in_one_line(tmp_path):
+    "A folder that is no dataset: the training process refuses it (status 2); the study says so in one line."
+    (tmp_path / 'empty').mkdir()
+    r = subprocess.run([sys.executable, '-m', 'mtlface.ablations', '--out', str(tmp_path / 'out'), '--data',
+                        str(tmp_path / 'empty'), '--seeds', '0', '--aifr-variants', 'CosFace on X', '--fas-variants', '',
+                        '--quiet'], capture_output=True, text=True)
+    assert r.returncode == 2 and 'Traceback' not in r.stderr and r.stderr.count('\n') == 1, r.stderr
+    assert r.stderr.startswith('mtlface-ablations: training ') and 'mtlface-train: ' in r.stderr, r.stderr
