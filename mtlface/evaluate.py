@@ -432,11 +432,19 @@ def fas_sources(records,                 # `FaceRecord`s to take the source face
     if truth is None: return pick, src, None
     return pick, src, torch.stack([to_batch([truth(r, t, n_groups) for t in range(n_groups)], size) for r in pick])
 
+_JUDGES = {}   # judges trained in this process: the same data and settings give the same judge (seed 0)
+
 def _age_judge(data: Path, size: int, steps: int, renders: int, progress: bool, device) -> tuple:
     "The independent `AgeCNN` of the FAS measures and what it was trained on (None, None without train.txt)."
+    if not steps or not (data / 'train.txt').exists(): return None, None
+    # an ablation study measures many models on one dataset: train its judge once, not once per model
+    key = (str(data.resolve()), (data / 'train.txt').stat().st_mtime_ns, size, steps, renders, str(device))
+    if key not in _JUDGES: _JUDGES[key] = _train_judge(data, size, steps, renders, progress, device)
+    return _JUDGES[key]
+
+def _train_judge(data: Path, size: int, steps: int, renders: int, progress: bool, device) -> tuple:
     from mtlface.data import read_annotations
     from mtlface.synth_data import synthetic_spec, training_renders
-    if not steps or not (data / 'train.txt').exists(): return None, None
     train = read_annotations(data / 'train.txt', min_faces=1)
     train = [train[i] for i in spread_indices(len(train), 2000)]
     images, ages = [load_image(r.path) for r in train], [r.age for r in train]

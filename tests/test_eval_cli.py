@@ -81,3 +81,18 @@ def test_unavailable_device(setup, tmp_path):
         r = run(setup / 'run' / 'model', setup / 'data', '--device', device, '--quiet', '--out', tmp_path / 'o')
         assert r.returncode == 2 and says in r.stderr and 'Traceback' not in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and not (tmp_path / 'o').exists()
+
+def test_one_judge_per_dataset_in_a_process(setup, monkeypatch):
+    "An ablation study measures many models on one dataset: the judge is trained once, and identically each time."
+    import mtlface.evaluate as ev
+    calls, train = [], ev.train_age_cnn
+    monkeypatch.setattr(ev, 'train_age_cnn', lambda *a, **k: calls.append(1) or train(*a, **k))
+    monkeypatch.setattr(ev, '_JUDGES', {})
+    seed_everything(1); other = MTLFace(config_from_preset('tiny'))
+    reports = [ev.evaluate_model(m, setup / 'data', fas_faces=3, age_cnn_steps=5, max_faces=20, progress=False)
+               for m in (other, other, MTLFace.from_pretrained(setup / 'run' / 'model'))]
+    assert len(calls) == 1
+    assert reports[0]['fas']['measures'] == reports[1]['fas']['measures']   # same model, same judge: same numbers
+    before = len(calls); (setup / 'data' / 'train.txt').touch()            # the data changed: a new judge
+    ev.evaluate_model(other, setup / 'data', fas_faces=3, age_cnn_steps=5, max_faces=20, progress=False)
+    assert len(calls) == before + 1
