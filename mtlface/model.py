@@ -333,9 +333,10 @@ def trace_shapes(model: MTLFace,        # any size; run in eval mode, then resto
     "Run one blank face through every part and return the output shape (C, H, W) or (D,) of each."
     s = model.config.image_size
     with _evaluating(model):
-        img = torch.zeros(1, 3, s, s)
+        dev = next(model.parameters()).device           # the model may be on a GPU
+        img = torch.zeros(1, 3, s, s, device=dev)
         enc = model.features(img)
-        g = torch.tensor([target_group])
+        g = torch.tensor([target_group], device=dev)
         cond = model.generator.conditioner(enc.parts.identity, g)
         aged = model.generator(img, enc.levels, enc.parts.identity, g)
         shapes = {f'x{i + 1}': tuple(x.shape[1:]) for i, x in enumerate(enc.levels)}
