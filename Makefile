@@ -12,7 +12,7 @@ help:
 	@echo "make test   - install, check mtlface/ matches nbs/, run nbdev-test and pytest"
 	@echo "make demo-long - the same on four times the people, AIFR $(DEMO_LONG_AIFR_ITERS) and FAS $(DEMO_LONG_FAS_ITERS) iterations (38 minutes measured with bf16 units, about 115 on a CPU without AVX-512 from its fp32 rates, both before the 3,000-step age estimator refit, which took 4 min 22 s here): faces that visibly age, and recognition above 93%"
 	@echo "make ablations - reproduce the paper's ablations on synthetic faces (3 seeds; see ablations/table.md)"
-	@echo "make ablations-fas-long - after make demo-long: one-hot vs ICM s=0 and 1/8 from its AIFR model, 2,500 FAS iterations, 3 seeds (see ablations/fas-long/table.md)"
+	@echo "make ablations-fas-long - after make demo-long: one-hot vs ICM s=0, 1/8, 1/4, 1/2 from its AIFR model, 2,500 FAS iterations, 3 seeds, 3-4 h (see ablations/fas-long/table.md)"
 	@echo "make readme - render README.md from nbs/index.ipynb (no Quarto needed)"
 	@echo "make docs   - build the docs site from the notebooks (nbdev-docs with Quarto, else Sphinx) -> docs/_build/html"
 	@echo "make docs-serve - serve the built site on http://127.0.0.1:8000 (search snippets need http)"
@@ -139,11 +139,11 @@ ablations: install
 	$(BIN)/mtlface-ablations --out ablations
 
 # make ablations-fas-long: the FAS rows at make demo-long's recipe, from its AIFR model (384 training people), 3 seeds
-# -> ablations/fas-long/. 2,500 FAS iterations a run, not demo-long's 7,000: nine runs take about 1 h 40 min here
-# (estimated from 4.3 FAS iterations a second), nine of 7,000 about 4 hours.
+# -> ablations/fas-long/. 2,500 FAS iterations a run, not demo-long's 7,000: the fifteen runs take about 3 to 4 hours
+# here (3.3-4.3 FAS iterations a second, and about a minute to measure each); finished runs are kept and not redone.
 ablations-fas-long: install
 	$(BIN)/mtlface-ablations --out ablations/fas-long --data $(DEMO_LONG_DATA) --aifr-model runs/demo-long/aifr/model \
-	  --aifr-variants '' --fas-variants 'one-hot,ICM s=0,ICM s=1/8' --fas-iterations 2500 \
+	  --aifr-variants '' --fas-variants 'one-hot,ICM s=0,ICM s=1/8,ICM s=1/4,ICM s=1/2' --fas-iterations 2500 \
 	  --fas-residual-loss-weight $(DEMO_LONG_FAS_RES)
 
 # On a machine with CUDA: train AIFR, FAS and joint for 50 iterations on 1 GPU and on all GPUs (accelerate launch),
