@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from .core import age_to_group
 from fastcore.docments import docments
-from .core import (OneLineParser, UsageError, check_options, check_writable, cli_flag, comma_list, run_command,
-                          spread_indices)
+from .core import OneLineParser, UsageError, check_options, check_writable, cli_flag, comma_list
+from .core import run_command, spread_indices
 from .data import read_annotations, load_image
 
 # %% auto #0
