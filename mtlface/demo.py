@@ -254,7 +254,8 @@ class AgingDemo:
         self.faces = dict(samples if samples is not None else sample_faces(size=self.size))
         self.results: dict[str, AgingResult] = {}
         self._build(status)
-        self.picker.observe(lambda c: self._refresh(), 'value')
+        self._adding = False  # True while `add_face` swaps the picker's options (see there)
+        self.picker.observe(lambda c: self._adding or self._refresh(), 'value')
         self.slider.observe(lambda c: self._refresh(), 'value')
         self.all_groups.observe(lambda c: self._refresh(), 'value')
         self.upload.observe(self._on_upload, 'value')
@@ -305,8 +306,13 @@ class AgingDemo:
                 ):
         "Add a (S, S, 3) uint8 face to the picker and select it."
         self.faces[name] = face; self.results.pop(name, None)
-        self.picker.options = list(self.faces)
-        self.picker.value = name
+        # New options make ipywidgets select the first face before `value` picks this one; held, the browser gets
+        # one update and never shows (nor do we age) the first face on the way
+        self._adding = True
+        try:
+            with self.picker.hold_sync(): self.picker.options, self.picker.value = list(self.faces), name
+        finally: self._adding = False
+        self._refresh()
 
     def handle_upload(self, name: str,  # file name of the upload
                       data: bytes       # its bytes
