@@ -50,3 +50,30 @@ def test_disc_probe_bad_input(setup, args, says):
     r = probe(*[a.format(root=setup) for a in args])
     assert r.returncode == 2 and r.stdout == ''
     assert r.stderr.count('\n') == 1 and r.stderr.startswith('disc_probe: ') and says in r.stderr, r.stderr
+
+def grid(*args):
+    return subprocess.run([sys.executable, str(ROOT / 'bench' / 'aged_grid.py'), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+def test_aged_grid_draws_faces_and_truths(setup, tmp_path):
+    from PIL import Image
+    out = tmp_path / 'grid.png'
+    r = grid(setup / 'model', '--data', setup / 'data', '--out', out, '--faces', '2', '--dpi', '40')
+    assert r.returncode == 0, r.stderr
+    assert '2 faces × 7 groups' in r.stdout
+    w, h = Image.open(out).size
+    assert h > w / 8 * 3                        # four rows (two faces, two truths) of eight columns, not two rows
+
+@pytest.mark.parametrize('args, says', [
+    (['{root}/nowhere', '--data', '{root}/data', '--out', '{root}/g.png'], 'nowhere: no config.json'),
+    (['{root}/model', '--data', '{root}', '--out', '{root}/g.png'], 'test.txt: no such annotation list'),
+    (['{root}/model', '--data', '{root}/data', '--out', '{root}/g.png', '--faces', '0'], '--faces 0: must be at least 1'),
+    (['{root}/model', '--data', '{root}/data', '--out', '{root}/g.jpg'], 'must end in .png'),
+    (['{root}/model', '--data', '{root}/data', '--out', '{root}/no/g.png'], 'no folder'),
+])
+def test_aged_grid_bad_input(setup, args, says):
+    old = setup / 'g.png'; old.write_bytes(b'an earlier picture')
+    r = grid(*[a.format(root=setup) for a in args])
+    assert r.returncode == 2 and r.stdout == ''
+    assert r.stderr.count('\n') == 1 and r.stderr.startswith('aged_grid: ') and says in r.stderr, r.stderr
+    assert old.read_bytes() == b'an earlier picture'      # nothing written over
