@@ -15,6 +15,30 @@ from fas_curve import load_model
 def refuse(msg: str):
     print(f'aged_grid: {msg}', file=sys.stderr); sys.exit(2)
 
+def draw(model,              # a trained MTLFace (eval mode)
+         data: Path,         # a synthetic set written by mtlface-synth (it has the true aged faces)
+         out: Path,          # the .png to write
+         faces: int = 6,     # held-out people, spread evenly over the test list
+         dpi: int = 80       # the picture's resolution
+        ) -> tuple[int, int]:
+    "Draw `faces` held-out people aged to every group, the truth under each row, into `out`: (people, groups)."
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    from mtlface.data import read_annotations
+    from mtlface.evaluate import aged_sequences, fas_sources, plot_aged_grid
+    from mtlface.synth_data import synthetic_truth
+    n = model.config.n_groups
+    _, src, truths = fas_sources(read_annotations(data / 'test.txt', min_faces=1), faces, model.config.image_size, n,
+                                 synthetic_truth(data))
+    with torch.no_grad(): seq = aged_sequences(model, src)
+    fig = plot_aged_grid(src, seq, truths, n)
+    # written beside the target and renamed: an interrupted run leaves the old picture whole
+    fd, tmp = tempfile.mkstemp(suffix='.png', dir=out.parent); os.close(fd)
+    try: fig.savefig(tmp, dpi=dpi); os.replace(tmp, out)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp): os.remove(tmp)
+    return len(src), n
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('model', type=Path, help='model folder or checkpoint')
@@ -29,24 +53,10 @@ def main():
     if a.dpi < 10: refuse(f'--dpi {a.dpi}: must be at least 10')
     if a.out.suffix.lower() != '.png': refuse(f'--out {a.out}: must end in .png')
     if not a.out.parent.is_dir(): refuse(f'--out {a.out}: no folder {a.out.parent}')
-    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
-    from mtlface.data import read_annotations
-    from mtlface.evaluate import aged_sequences, fas_sources, plot_aged_grid
     from mtlface.synth_data import synthetic_truth
-    truth = synthetic_truth(a.data)
-    if truth is None: refuse(f'{a.data}: no metadata.json: only a set written by mtlface-synth has true aged faces')
-    model = load_model(a.model)
-    n = model.config.n_groups
-    _, src, truths = fas_sources(read_annotations(a.data / 'test.txt', min_faces=1), a.faces,
-                                 model.config.image_size, n, truth)
-    with torch.no_grad(): seq = aged_sequences(model, src)
-    fig = plot_aged_grid(src, seq, truths, n)
-    # written beside the target and renamed: an interrupted run leaves the old picture whole
-    fd, tmp = tempfile.mkstemp(suffix='.png', dir=a.out.parent); os.close(fd)
-    try: fig.savefig(tmp, dpi=a.dpi); os.replace(tmp, a.out)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp): os.remove(tmp)
-    print(f'{a.out}: {len(src)} faces × {n} groups, the truth under each')
+    if synthetic_truth(a.data) is None:
+        refuse(f'{a.data}: no metadata.json: only a set written by mtlface-synth has true aged faces')
+    people, n = draw(load_model(a.model), a.data, a.out, a.faces, a.dpi)
+    print(f'{a.out}: {people} faces × {n} groups, the truth under each')
 
 if __name__ == '__main__': main()

@@ -86,19 +86,6 @@ def plot(rows: list, path: Path, title: str):
     for ax in axs.ravel()[len(keys):]: ax.axis('off')
     axs[0, 0].legend(fontsize=7); fig.suptitle(title, fontsize=9); fig.tight_layout(); fig.savefig(path, dpi=110)
 
-def draw_grid(model_dir: Path, data: Path, png: Path, faces: int = 5):
-    "Five held-out faces aged to every group, each with the true face at that age underneath."
-    import matplotlib; matplotlib.use('Agg')
-    from mtlface.model import from_pretrained
-    from mtlface.data import read_annotations
-    from mtlface.evaluate import fas_sources, plot_aged_grid
-    from mtlface.synth_data import synthetic_truth
-    model = from_pretrained(model_dir).eval(); n = model.config.n_groups
-    recs = read_annotations(data / 'test.txt')
-    _, src, truths = fas_sources(recs[::len(recs) // faces][:faces], faces, model.config.image_size, n, synthetic_truth(data))
-    with torch.no_grad(): seq = torch.stack([model.age_faces(src, t) for t in range(n)], 1)
-    plot_aged_grid(src, seq, truths, n).savefig(png, dpi=80, bbox_inches='tight')
-
 def main():
     argv = sys.argv[1:]; extra = argv[argv.index('--') + 1:] if '--' in argv else []
     argv = argv[:argv.index('--')] if '--' in argv else argv
@@ -121,7 +108,9 @@ def main():
     if not train_args and (a.out / 'train_config.json').exists(): train_args = ['(see train_config.json)']
     path.write_text(json.dumps(dict(train_args=train_args, rows=rows), indent=1))
     plot(rows, a.out / 'curve.png', f"{a.out.name}: {' '.join(train_args)}")
-    if a.grid: draw_grid(a.out / 'model', a.data, a.grid)
+    if a.grid:
+        from aged_grid import draw  # the one aged-face picture (bench/aged_grid.py)
+        draw(load_model(a.out / 'model'), a.data, a.grid, faces=5)
     print(f'wrote {a.out}/curve.json and curve.png')
 
 if __name__ == '__main__':
