@@ -47,7 +47,9 @@ def main():
     p.add_argument('--faces', type=int, default=6, help='how many held-out people (rows)')
     p.add_argument('--dpi', type=int, default=80, help="the picture's resolution")
     a = p.parse_args()
-    if not (a.model / 'config.json').exists(): refuse(f'{a.model}: no config.json: not a model folder or checkpoint')
+    # a model folder holds config.json; a training checkpoint holds it in model/ (load_model reads either)
+    if not any((d / 'config.json').exists() for d in (a.model, a.model / 'model')):
+        refuse(f'{a.model}: no config.json: not a model folder or checkpoint')
     if not (a.data / 'test.txt').exists(): refuse(f'{a.data / "test.txt"}: no such annotation list')
     if a.faces < 1: refuse(f'--faces {a.faces}: must be at least 1')
     if a.dpi < 10: refuse(f'--dpi {a.dpi}: must be at least 10')

@@ -64,6 +64,13 @@ def test_aged_grid_draws_faces_and_truths(setup, tmp_path):
     w, h = Image.open(out).size
     assert h > w / 8 * 3                        # four rows (two faces, two truths) of eight columns, not two rows
 
+def test_aged_grid_takes_a_training_checkpoint(setup, tmp_path):
+    import shutil
+    ckpt = tmp_path / 'iter_0000500'; shutil.copytree(setup / 'model', ckpt / 'model')   # the trainer's layout
+    r = grid(ckpt, '--data', setup / 'data', '--out', tmp_path / 'g.png', '--faces', '1', '--dpi', '20')
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / 'g.png').stat().st_size > 0
+
 @pytest.mark.parametrize('args, says', [
     (['{root}/nowhere', '--data', '{root}/data', '--out', '{root}/g.png'], 'nowhere: no config.json'),
     (['{root}/model', '--data', '{root}', '--out', '{root}/g.png'], 'test.txt: no such annotation list'),
