@@ -84,3 +84,33 @@ def test_aged_grid_bad_input(setup, args, says):
     assert r.returncode == 2 and r.stdout == ''
     assert r.stderr.count('\n') == 1 and r.stderr.startswith('aged_grid: ') and says in r.stderr, r.stderr
     assert old.read_bytes() == b'an earlier picture'      # nothing written over
+
+def paired(*args):
+    return subprocess.run([sys.executable, str(ROOT / 'bench' / 'fas_paired.py'), *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+QUICK = ('--faces', '3', '--std-steps', '2', '--std-renders', '1', '--strong-steps', '2', '--strong-renders', '1')
+
+def test_fas_paired_a_model_against_itself_differs_by_nothing(setup, tmp_path):
+    import json, shutil
+    ckpt = tmp_path / 'iter_0000500'; shutil.copytree(setup / 'model', ckpt / 'model')   # the same weights
+    r = paired(setup / 'model', ckpt, '--data', setup / 'data', '--json', tmp_path / 'p.json', *QUICK)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / 'p.json').read_text())
+    assert set(res) == {'input', 'truth', str(setup / 'model'), str(ckpt)}
+    assert res['truth']['l1'][0] == 0 and res['input']['mono_std'][0] == 0     # the baselines beside the models
+    assert all(v == [0.0, 0.0, 0.0] for v in res[str(ckpt)]['paired'].values())
+    assert 'paired' not in res[str(setup / 'model')]                         # the reference is not paired with itself
+    assert len(res[str(ckpt)]['per_group']['ssim']) == 7 and len(res[str(ckpt)]['rises_per_step']['strong']) == 6
+
+@pytest.mark.parametrize('args, says', [
+    (['{root}/nowhere', '--data', '{root}/data'], 'nowhere: no config.json'),
+    (['{root}/model', '--data', '{root}'], 'test.txt: no such annotation list'),
+    (['{root}/model', '--data', '{root}/data', '--faces', '0'], '--faces 0: must be at least 1'),
+    (['{root}/model', '--data', '{root}/data', '--strong-steps', '0'], '--strong-steps 0: must be at least 1'),
+    (['{root}/model', '--data', '{root}/data', '--json', '{root}/no/p.json'], 'no folder'),
+])
+def test_fas_paired_bad_input(setup, args, says):
+    r = paired(*[a.format(root=setup) for a in args])
+    assert r.returncode == 2 and r.stdout == ''
+    assert r.stderr.count('\n') == 1 and r.stderr.startswith('fas_paired: ') and says in r.stderr, r.stderr

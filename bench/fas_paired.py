@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Two or more FAS models compared face by face: each model's measures and, for every model after the first, its
+difference from the first with a paired 95% interval (4,000 bootstrap resamples of the faces).
+
+    python bench/fas_paired.py runs/a/fas/model runs/b/fas/model --data data/synth-demo-long --json out.json
+
+Runs of one recipe differ by several points on 200 faces, so two models are told apart by pairing: both age the
+same faces (`mtlface-eval`'s 200 sources), and each face's difference is resampled. Judged in fp32 by two AgeCNNs:
+"std", trained as `mtlface-eval` trains its judge, and "strong", `bench/fas_judge.py`'s. Both are cached in the
+data folder. MODEL is a model folder or a checkpoint (a `--fas-ema` checkpoint's averaged generator is used)."""
+import argparse, json, sys
+from pathlib import Path
+import numpy as np
+import torch
+sys.path.insert(0, str(Path(__file__).parent))
+from fas_curve import load_model
+from fas_judge import strong_judge
+
+SHARES = ('group_std', 'mono_std', 'group_strong', 'mono_strong')   # printed as percentages
+
+def refuse(msg: str):
+    print(f'fas_paired: {msg}', file=sys.stderr); sys.exit(2)
+
+def std_judge(data: Path, size: int, steps: int, renders: int):
+    "The AgeCNN `mtlface-eval` would train on `data` (cached in `data`)."
+    from mtlface.evaluate import AgeCNN, _train_judge
+    cache, judge = data / f'.eval_judge_{steps}_{renders}_{size}.pt', AgeCNN()
+    if not cache.exists():
+        torch.save(_train_judge(data, size, steps, renders, True, torch.device('cpu'))[0].state_dict(), cache)
+    judge.load_state_dict(torch.load(cache, weights_only=True))
+    return judge.eval()
+
+@torch.no_grad()
+def per_face(faces, truths, mask, judges: dict) -> dict:
+    "Per-face measures of aged faces (S, N, 3, H, W): (S, N) per pair, (S,) per face, (S, N-1) per step."
+    from mtlface.core import age_to_group
+    from mtlface.metrics import masked_l1, ssim
+    S, n = faces.shape[:2]
+    r, target = {}, np.tile(np.arange(n), (S, 1))
+    for name, j in judges.items():
+        ages = torch.cat([j(x).float() for x in faces.flatten(0, 1).split(512)]).reshape(S, n).numpy()
+        r[f'group_{name}'] = (age_to_group(ages, n) == target).astype(float)
+        r[f'rise_{name}'] = (np.diff(ages, axis=1) > 0).astype(float)
+        r[f'mono_{name}'] = r[f'rise_{name}'].all(1).astype(float)
+    r['l1'] = ((faces - truths).abs() / 2).mean((2, 3, 4)).numpy()
+    r['l1_changed'] = masked_l1(faces, truths, mask).numpy()          # NaN where ageing changes no pixel
+    r['ssim'] = ssim(faces.flatten(0, 1), truths.flatten(0, 1)).reshape(S, n).numpy()
+    return r
+
+def per_source(v: np.ndarray) -> np.ndarray:
+    "One number per source face: the mean over its groups (ignoring NaN), or the face's own value."
+    return np.nanmean(v, 1) if v.ndim == 2 else v
+
+def interval(x: np.ndarray, boots: np.ndarray) -> list:
+    "[mean, lo, hi]: the mean of x (S,) and its 95% bootstrap interval over faces."
+    b = x[boots].mean(1)
+    return [float(x.mean()), float(np.quantile(b, 0.025)), float(np.quantile(b, 0.975))]
+
+def summarise(res: dict, names: list, boots: np.ndarray) -> dict:
+    "Each candidate's measures with intervals, per-group and per-step means, and paired differences from names[0]."
+    out = {}
+    for name, r in res.items():
+        keys = [k for k in r if not k.startswith('rise_')]
+        s = {k: interval(per_source(r[k]), boots) for k in keys}
+        s['per_group'] = {k: np.nanmean(r[k], 0).tolist() for k in keys if r[k].ndim == 2}
+        s['rises_per_step'] = {k[5:]: r[k].mean(0).tolist() for k in r if k.startswith('rise_')}
+        if name in names[1:]:
+            ref = res[names[0]]
+            s['paired'] = {k: interval(per_source(r[k]) - per_source(ref[k]), boots) for k in keys}
+        out[name] = s
+    return out
+
+def show(name: str, s: dict, ref: str):
+    fmt = lambda k, v: f'{100 * v:.1f}%' if k in SHARES else f'{v:.4f}'
+    print(f'\n{name}')
+    print('  ' + '  '.join(f'{k} {fmt(k, s[k][0])} [{fmt(k, s[k][1])}, {fmt(k, s[k][2])}]'
+                           for k in s if isinstance(s[k], list)))
+    print('  rises per step: ' + ' | '.join(f'{j} ' + ' '.join(f'{100 * x:.0f}%' for x in v)
+                                           for j, v in s['rises_per_step'].items()))
+    for k, v in s['per_group'].items():
+        if k in ('ssim', 'l1_changed'): print(f'  {k} per group: ' + ' '.join(f'{x:.3f}' for x in v))
+    if 'paired' in s:
+        scale = lambda k: 100 if k in SHARES else 1
+        print(f'  minus {ref}, paired: ' + '  '.join(
+            f'{k} {scale(k) * v[0]:+.4g} [{scale(k) * v[1]:+.4g}, {scale(k) * v[2]:+.4g}]' for k, v in s['paired'].items()))
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('models', type=Path, nargs='+', help='model folders or checkpoints; the first is the reference')
+    p.add_argument('--data', type=Path, required=True, help='a synthetic set written by mtlface-synth')
+    p.add_argument('--faces', type=int, default=200, help="source faces (mtlface-eval's 200 by default)")
+    p.add_argument('--std-steps', type=int, default=1000, help="the std judge's training steps (mtlface-eval's)")
+    p.add_argument('--std-renders', type=int, default=12, help="renders per training person for the std judge")
+    p.add_argument('--strong-steps', type=int, default=3000, help="the strong judge's training steps")
+    p.add_argument('--strong-renders', type=int, default=120, help="renders per training person for the strong judge")
+    p.add_argument('--json', type=Path, default=None, help='also write the measures here')
+    a = p.parse_args()
+    for m in a.models:
+        if not any((d / 'config.json').exists() for d in (m, m / 'model')):
+            refuse(f'{m}: no config.json: not a model folder or checkpoint')
+    if not (a.data / 'test.txt').exists(): refuse(f'{a.data / "test.txt"}: no such annotation list')
+    if not (a.data / 'metadata.json').exists():
+        refuse(f'{a.data}: no metadata.json: only a set written by mtlface-synth has true aged faces')
+    for opt in ('faces', 'std_steps', 'strong_steps', 'std_renders', 'strong_renders'):
+        if getattr(a, opt) < 1: refuse(f"--{opt.replace('_', '-')} {getattr(a, opt)}: must be at least 1")
+    if a.json is not None and not a.json.parent.is_dir(): refuse(f'--json {a.json}: no folder {a.json.parent}')
+    from mtlface.core import spread_indices
+    from mtlface.data import read_annotations
+    from mtlface.evaluate import aged_sequences, fas_sources
+    from mtlface.metrics import changed_pixels
+    from mtlface.synth_data import synthetic_truth
+    models = {str(m): load_model(m) for m in a.models}
+    cfg = next(iter(models.values())).config
+    recs = read_annotations(a.data / 'test.txt', min_faces=1)
+    recs = [recs[i] for i in spread_indices(len(recs), 400)]       # mtlface-eval's test faces, then its sources
+    _, src, truths = fas_sources(recs, a.faces, cfg.image_size, cfg.n_groups, synthetic_truth(a.data))
+    judges = dict(std=std_judge(a.data, cfg.image_size, a.std_steps, a.std_renders),
+                  strong=strong_judge(a.data, cfg.image_size, a.strong_renders, a.strong_steps).eval())
+    unchanged = src[:, None].expand_as(truths).contiguous()
+    mask = changed_pixels(truths, unchanged)
+    res = dict(input=per_face(unchanged, truths, mask, judges), truth=per_face(truths, truths, mask, judges))
+    with torch.no_grad():
+        for name, model in models.items(): res[name] = per_face(aged_sequences(model, src), truths, mask, judges)
+    boots = np.random.default_rng(0).integers(0, len(src), (4000, len(src)))
+    out = summarise(res, list(models), boots)
+    for name, s in out.items(): show(name, s, str(a.models[0]))
+    if a.json: a.json.write_text(json.dumps(out, indent=1))
+
+if __name__ == '__main__': main()
