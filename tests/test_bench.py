@@ -1,5 +1,6 @@
 """The bench scripts that recorded results rest on: they run on a tiny model and data set, and refuse bad input in one line."""
 import subprocess, sys
+from functools import partial
 from pathlib import Path
 import pytest
 import torch
@@ -10,9 +11,17 @@ from mtlface.model import MTLFace
 sys.path.insert(0, str(ROOT / 'bench'))
 from disc_probe import auc
 
-def probe(*args):
-    return subprocess.run([sys.executable, str(ROOT / 'bench' / 'disc_probe.py'), *map(str, args)],
+def bench(script: str, *args):
+    "Run bench/<script>.py with `args` and return the finished process."
+    return subprocess.run([sys.executable, str(ROOT / 'bench' / f'{script}.py'), *map(str, args)],
                           capture_output=True, text=True, timeout=300)
+
+def assert_refused(r, script: str, says: str):
+    "Bad input: exit status 2, nothing on stdout, one line on stderr that names the problem."
+    assert r.returncode == 2 and r.stdout == ''
+    assert r.stderr.count('\n') == 1 and r.stderr.startswith(f'{script}: ') and says in r.stderr, r.stderr
+
+probe, grid, paired = (partial(bench, name) for name in ('disc_probe', 'aged_grid', 'fas_paired'))
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
@@ -48,12 +57,7 @@ def test_disc_probe_measures_the_models_own(setup):
 ])
 def test_disc_probe_bad_input(setup, args, says):
     r = probe(*[a.format(root=setup) for a in args])
-    assert r.returncode == 2 and r.stdout == ''
-    assert r.stderr.count('\n') == 1 and r.stderr.startswith('disc_probe: ') and says in r.stderr, r.stderr
-
-def grid(*args):
-    return subprocess.run([sys.executable, str(ROOT / 'bench' / 'aged_grid.py'), *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    assert_refused(r, 'disc_probe', says)
 
 def test_aged_grid_draws_faces_and_truths(setup, tmp_path):
     from PIL import Image
@@ -81,13 +85,8 @@ def test_aged_grid_takes_a_training_checkpoint(setup, tmp_path):
 def test_aged_grid_bad_input(setup, args, says):
     old = setup / 'g.png'; old.write_bytes(b'an earlier picture')
     r = grid(*[a.format(root=setup) for a in args])
-    assert r.returncode == 2 and r.stdout == ''
-    assert r.stderr.count('\n') == 1 and r.stderr.startswith('aged_grid: ') and says in r.stderr, r.stderr
+    assert_refused(r, 'aged_grid', says)
     assert old.read_bytes() == b'an earlier picture'      # nothing written over
-
-def paired(*args):
-    return subprocess.run([sys.executable, str(ROOT / 'bench' / 'fas_paired.py'), *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
 
 QUICK = ('--faces', '3', '--std-steps', '2', '--std-renders', '1', '--strong-steps', '2', '--strong-renders', '1')
 
@@ -112,5 +111,4 @@ def test_fas_paired_a_model_against_itself_differs_by_nothing(setup, tmp_path):
 ])
 def test_fas_paired_bad_input(setup, args, says):
     r = paired(*[a.format(root=setup) for a in args])
-    assert r.returncode == 2 and r.stdout == ''
-    assert r.stderr.count('\n') == 1 and r.stderr.startswith('fas_paired: ') and says in r.stderr, r.stderr
+    assert_refused(r, 'fas_paired', says)
