@@ -10,7 +10,7 @@ import argparse, os, sys, tempfile
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from fas_curve import load_model
+from fas_curve import is_model, load_model
 
 def refuse(msg: str):
     print(f'aged_grid: {msg}', file=sys.stderr); sys.exit(2)
@@ -47,8 +47,7 @@ def main():
     p.add_argument('--faces', type=int, default=6, help='how many held-out people (rows)')
     p.add_argument('--dpi', type=int, default=80, help="the picture's resolution")
     a = p.parse_args()
-    # a model folder holds config.json; a training checkpoint holds it in model/ (load_model reads either)
-    if not any((d / 'config.json').exists() for d in (a.model, a.model / 'model')):
+    if not is_model(a.model):
         refuse(f'{a.model}: no config.json: not a model folder or checkpoint')
     if not (a.data / 'test.txt').exists(): refuse(f'{a.data / "test.txt"}: no such annotation list')
     if a.faces < 1: refuse(f'--faces {a.faces}: must be at least 1')

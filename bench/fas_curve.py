@@ -36,6 +36,10 @@ def judge_and_pairs(data: Path, model, faces: int, steps: int):
     _, src, truths = fas_sources(read_annotations(data / 'test.txt'), faces, size, n, synthetic_truth(data))
     return judge, src, truths
 
+def is_model(path: Path) -> bool:
+    "Whether `load_model` can read `path`: a model folder holds config.json, a training checkpoint holds it in model/."
+    return any((d / 'config.json').exists() for d in (path, path / 'model'))
+
 def load_model(path: Path):
     "A model folder's or checkpoint's model; with --fas-ema a checkpoint's model holds the last weights: use the average."
     from mtlface.model import from_pretrained

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from fas_curve import load_model
+from fas_curve import is_model, load_model
 from fas_judge import strong_judge
 
 SHARES = ('group_std', 'mono_std', 'group_strong', 'mono_strong')   # printed as percentages
@@ -81,8 +81,8 @@ def show(name: str, s: dict, ref: str):
         if k in ('ssim', 'l1_changed'): print(f'  {k} per group: ' + ' '.join(f'{x:.3f}' for x in v))
     if 'paired' in s:
         scale = lambda k: 100 if k in SHARES else 1
-        print(f'  minus {ref}, paired: ' + '  '.join(
-            f'{k} {scale(k) * v[0]:+.4g} [{scale(k) * v[1]:+.4g}, {scale(k) * v[2]:+.4g}]' for k, v in s['paired'].items()))
+        print(f'  minus {ref}, paired: ' + '  '.join(f'{k} {scale(k) * v[0]:+.4g} [{scale(k) * v[1]:+.4g}, '
+                                                     f'{scale(k) * v[2]:+.4g}]' for k, v in s['paired'].items()))
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -96,8 +96,7 @@ def main():
     p.add_argument('--json', type=Path, default=None, help='also write the measures here')
     a = p.parse_args()
     for m in a.models:
-        if not any((d / 'config.json').exists() for d in (m, m / 'model')):
-            refuse(f'{m}: no config.json: not a model folder or checkpoint')
+        if not is_model(m): refuse(f'{m}: no config.json: not a model folder or checkpoint')
     if not (a.data / 'test.txt').exists(): refuse(f'{a.data / "test.txt"}: no such annotation list')
     if not (a.data / 'metadata.json').exists():
         refuse(f'{a.data}: no metadata.json: only a set written by mtlface-synth has true aged faces')
@@ -112,7 +111,7 @@ def main():
     models = {str(m): load_model(m) for m in a.models}
     cfg = next(iter(models.values())).config
     recs = read_annotations(a.data / 'test.txt', min_faces=1)
-    recs = [recs[i] for i in spread_indices(len(recs), 400)]       # mtlface-eval's test faces, then its sources
+    recs = [recs[i] for i in spread_indices(len(recs), 400)]  # mtlface-eval's max_faces, then its FAS sources
     _, src, truths = fas_sources(recs, a.faces, cfg.image_size, cfg.n_groups, synthetic_truth(a.data))
     judges = dict(std=std_judge(a.data, cfg.image_size, a.std_steps, a.std_renders),
                   strong=strong_judge(a.data, cfg.image_size, a.strong_renders, a.strong_steps).eval())
