@@ -22,7 +22,7 @@ def draw(model,              # a trained MTLFace (eval mode)
          dpi: int = 80       # the picture's resolution
         ) -> tuple[int, int]:
     "Draw `faces` held-out people aged to every group, the truth under each row, into `out`: (people, groups)."
-    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    import matplotlib; matplotlib.use('Agg')
     from mtlface.data import read_annotations
     from mtlface.evaluate import aged_sequences, fas_sources, plot_aged_grid
     from mtlface.synth_data import synthetic_truth
@@ -30,14 +30,17 @@ def draw(model,              # a trained MTLFace (eval mode)
     _, src, truths = fas_sources(read_annotations(data / 'test.txt', min_faces=1), faces, model.config.image_size, n,
                                  synthetic_truth(data))
     with torch.no_grad(): seq = aged_sequences(model, src)
-    fig = plot_aged_grid(src, seq, truths, n)
-    # written beside the target and renamed: an interrupted run leaves the old picture whole
+    save_figure(plot_aged_grid(src, seq, truths, n), out, dpi)
+    return len(src), n
+
+def save_figure(fig, out: Path, dpi: int):
+    "Write `fig` to `out` and close it (beside `out`, then renamed: an interrupted run leaves the old picture whole)."
+    import matplotlib.pyplot as plt
     fd, tmp = tempfile.mkstemp(suffix='.png', dir=out.parent); os.close(fd)
-    try: fig.savefig(tmp, dpi=dpi); os.replace(tmp, out)
+    try: fig.savefig(tmp, dpi=dpi); os.chmod(tmp, 0o644); os.replace(tmp, out)   # mkstemp makes it 0600
     finally:
         plt.close(fig)
         if os.path.exists(tmp): os.remove(tmp)
-    return len(src), n
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])

@@ -84,9 +84,8 @@ def show(name: str, s: dict, ref: str):
         print(f'  minus {ref}, paired: ' + '  '.join(f'{k} {scale(k) * v[0]:+.4g} [{scale(k) * v[1]:+.4g}, '
                                                      f'{scale(k) * v[2]:+.4g}]' for k, v in s['paired'].items()))
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('models', type=Path, nargs='+', help='model folders or checkpoints; the first is the reference')
+def add_options(p: argparse.ArgumentParser):
+    "The options every script that judges aged faces on `mtlface-eval`'s sources shares: data, faces, judges, json."
     p.add_argument('--data', type=Path, required=True, help='a synthetic set written by mtlface-synth')
     p.add_argument('--faces', type=int, default=200, help="source faces (mtlface-eval's 200 by default)")
     p.add_argument('--std-steps', type=int, default=1000, help="the std judge's training steps (mtlface-eval's)")
@@ -94,8 +93,10 @@ def main():
     p.add_argument('--strong-steps', type=int, default=3000, help="the strong judge's training steps")
     p.add_argument('--strong-renders', type=int, default=120, help="renders per training person for the strong judge")
     p.add_argument('--json', type=Path, default=None, help='also write the measures here')
-    a = p.parse_args()
-    for m in a.models:
+
+def check_options(a, models: list, refuse):
+    "Refuse (one line, exit status 2) what `add_options`' options and the model paths cannot work with."
+    for m in models:
         if not is_model(m): refuse(f'{m}: no config.json: not a model folder or checkpoint')
     if not (a.data / 'test.txt').exists(): refuse(f'{a.data / "test.txt"}: no such annotation list')
     if not (a.data / 'metadata.json').exists():
@@ -103,18 +104,30 @@ def main():
     for opt in ('faces', 'std_steps', 'strong_steps', 'std_renders', 'strong_renders'):
         if getattr(a, opt) < 1: refuse(f"--{opt.replace('_', '-')} {getattr(a, opt)}: must be at least 1")
     if a.json is not None and not a.json.parent.is_dir(): refuse(f'--json {a.json}: no folder {a.json.parent}')
+
+def sources_and_judges(a, cfg) -> tuple:
+    "`mtlface-eval`'s source records and faces (S, 3, H, W), their true aged faces (S, N, 3, H, W) and the two judges."
     from mtlface.core import spread_indices
     from mtlface.data import read_annotations
-    from mtlface.evaluate import aged_sequences, fas_sources
-    from mtlface.metrics import changed_pixels
+    from mtlface.evaluate import fas_sources
     from mtlface.synth_data import synthetic_truth
-    models = {str(m): load_model(m) for m in a.models}
-    cfg = next(iter(models.values())).config
     recs = read_annotations(a.data / 'test.txt', min_faces=1)
     recs = [recs[i] for i in spread_indices(len(recs), 400)]  # mtlface-eval's max_faces, then its FAS sources
-    _, src, truths = fas_sources(recs, a.faces, cfg.image_size, cfg.n_groups, synthetic_truth(a.data))
+    pick, src, truths = fas_sources(recs, a.faces, cfg.image_size, cfg.n_groups, synthetic_truth(a.data))
     judges = dict(std=std_judge(a.data, cfg.image_size, a.std_steps, a.std_renders),
                   strong=strong_judge(a.data, cfg.image_size, a.strong_renders, a.strong_steps).eval())
+    return pick, src, truths, judges
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('models', type=Path, nargs='+', help='model folders or checkpoints; the first is the reference')
+    add_options(p)
+    a = p.parse_args()
+    check_options(a, a.models, refuse)
+    from mtlface.evaluate import aged_sequences
+    from mtlface.metrics import changed_pixels
+    models = {str(m): load_model(m) for m in a.models}
+    _, src, truths, judges = sources_and_judges(a, next(iter(models.values())).config)
     unchanged = src[:, None].expand_as(truths).contiguous()
     mask = changed_pixels(truths, unchanged)
     res = dict(input=per_face(unchanged, truths, mask, judges), truth=per_face(truths, truths, mask, judges))

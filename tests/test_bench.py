@@ -2,6 +2,7 @@
 import subprocess, sys
 from functools import partial
 from pathlib import Path
+import numpy as np
 import pytest
 import torch
 from conftest import ROOT, tiny_synthetic_data
@@ -10,6 +11,7 @@ from mtlface.model import MTLFace
 
 sys.path.insert(0, str(ROOT / 'bench'))
 from disc_probe import auc
+from fas_teacher import proportions_of
 
 def bench(script: str, *args):
     "Run bench/<script>.py with `args` and return the finished process."
@@ -21,7 +23,8 @@ def assert_refused(r, script: str, says: str):
     assert r.returncode == 2 and r.stdout == ''
     assert r.stderr.count('\n') == 1 and r.stderr.startswith(f'{script}: ') and says in r.stderr, r.stderr
 
-probe, grid, paired = (partial(bench, name) for name in ('disc_probe', 'aged_grid', 'fas_paired'))
+probe, grid, paired, teacher = (partial(bench, name)
+                                for name in ('disc_probe', 'aged_grid', 'fas_paired', 'fas_teacher'))
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
@@ -112,3 +115,45 @@ def test_fas_paired_a_model_against_itself_differs_by_nothing(setup, tmp_path):
 def test_fas_paired_bad_input(setup, args, says):
     r = paired(*[a.format(root=setup) for a in args])
     assert_refused(r, 'fas_paired', says)
+
+def test_proportions_of_swaps_only_the_proportions():
+    import mtlface.synth as synth
+    person, original = synth.Identity.random(3), synth._geometry
+    geometry = lambda age: synth._geometry(person, synth.age_traits(person, age), 0.0)
+    child, adult = geometry(5), geometry(35)
+    kid, grown = synth.render(person, 5, size=32), synth.render(person, 35, size=32)
+    with proportions_of(35):
+        swapped = geometry(5)
+        assert np.array_equal(synth.render(person, 35, size=32), grown)   # an adult's own proportions: unchanged
+        assert not np.array_equal(synth.render(person, 5, size=32), kid)  # a child's face is drawn differently
+    assert (swapped.ew, swapped.v_chin, swapped.square) == (adult.ew, adult.v_chin, adult.square)  # the adult's
+    assert child.ew > adult.ew and child.v_chin < adult.v_chin     # a child's eyes are bigger, its chin higher
+    assert swapped.hair_cut == child.hair_cut                      # what does not come from childhood stays the child's
+    assert synth._geometry is original                             # restored on leaving
+
+def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
+    import json
+    r = teacher(setup / 'model', '--data', setup / 'data', '--json', tmp_path / 't.json', '--grid', tmp_path / 't.png',
+                '--fresh-heads', '1', *QUICK)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / 't.json').read_text())
+    assert list(res['cues']) == ['child', 'child, adult proportions', 'adult', 'adult, child proportions']
+    for k in ('aged', 'truth', 'input'): assert all(len(v) == 7 for v in res[k].values())
+    assert 'fresh A 0, group logits' in res['aged']
+    # the unchanged input stands once in every group: a judge puts each face in exactly one of them
+    for j in ('std judge', 'strong judge'): assert sum(res['input'][j]) == pytest.approx(1)
+    # the 'child' cue renders are the true faces at the youngest group: D must score them alike
+    assert res['cues']['child']['D as 0-10'][0] == pytest.approx(res['truth']['D'][0], abs=1e-5)
+    assert (tmp_path / 't.png').stat().st_size > 0
+
+@pytest.mark.parametrize('args, says', [
+    (['{root}/nowhere', '--data', '{root}/data'], 'nowhere: no config.json'),
+    (['{root}/model', '--data', '{root}'], 'test.txt: no such annotation list'),
+    (['{root}/model', '--data', '{root}/data', '--std-renders', '0'], '--std-renders 0: must be at least 1'),
+    (['{root}/model', '--data', '{root}/data', '--fresh-heads', '-1'], '--fresh-heads -1: must be at least 0'),
+    (['{root}/model', '--data', '{root}/data', '--grid', '{root}/t.jpg'], '--grid {root}/t.jpg: must end in .png'),
+    (['{root}/model', '--data', '{root}/data', '--grid', '{root}/no/t.png'], 'no folder'),
+])
+def test_fas_teacher_bad_input(setup, args, says):
+    r = teacher(*[a.format(root=setup) for a in args])
+    assert_refused(r, 'fas_teacher', says.format(root=setup))
