@@ -19,6 +19,9 @@ held-out people (`mtlface-eval`'s sources):
    real training faces score the same faces. If they are fooled too, the generator fools the encoder's features,
    not one head, and refitting A cannot help.
 
+It also reports the share of the model's 0–10 faces nearer (L1) to the true child than to the child with an adult's
+proportions: the two renders differ only in the proportions, so this is how often the generator took them.
+
 MODEL is a model folder or a checkpoint (a `--fas-ema` checkpoint's averaged generator is used). `--grid` draws a few
 people's four renders and the model's 0–10 face."""
 import argparse, contextlib, json, sys
@@ -136,6 +139,13 @@ def in_group(model, faces: torch.Tensor, judges: dict, heads: tuple = ()) -> dic
     r['D'] = t['D']
     return {k: np.asarray(v, float).reshape(S, n).mean(0).tolist() for k, v in r.items()}
 
+def proportions_taken(faces: torch.Tensor, renders: dict) -> list:
+    "Share of 0–10 faces (B, 3, H, W) nearer (L1) the true child than the child with adult proportions."
+    l1 = lambda a, b: (a - b).abs().mean((1, 2, 3))
+    nearer = (l1(faces, renders['child']) < l1(faces, renders['child, adult proportions'])).float().numpy()
+    boots = np.random.default_rng(0).integers(0, len(nearer), (4000, len(nearer)))
+    return interval(nearer, boots)
+
 def draw_cues(renders: dict, aged0: torch.Tensor, src: torch.Tensor, out: Path, people: int = 8):
     "A few people: the source, the four cue renders and the model's 0–10 face, one row each."
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
@@ -187,7 +197,11 @@ def main():
     f = {k: in_group(model, x, judges, heads) for k, x in (('aged', aged), ('truth', truths),
                                                     ('input', src[:, None].expand_as(truths).contiguous()))}
     show(c, f)
+    taken = {k: proportions_taken(x, renders) for k, x in (('aged', aged[:, 0]), ('input', src))}
+    print("0–10 faces nearer the true child than the child with an adult's proportions: " +
+          '  '.join(f'{k} {100 * v[0]:.1f}% [{100 * v[1]:.1f}, {100 * v[2]:.1f}]' for k, v in taken.items()))
     if a.grid: draw_cues(renders, aged[:, 0], src, a.grid); print(f'{a.grid}: drawn')
-    if a.json: a.json.write_text(json.dumps(dict(child_age=child_age, adult_age=ADULT, cues=c, **f), indent=1))
+    out = dict(child_age=child_age, adult_age=ADULT, cues=c, proportions_taken=taken, **f)
+    if a.json: a.json.write_text(json.dumps(out, indent=1))
 
 if __name__ == '__main__': main()

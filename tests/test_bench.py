@@ -11,7 +11,7 @@ from mtlface.model import MTLFace
 
 sys.path.insert(0, str(ROOT / 'bench'))
 from disc_probe import auc
-from fas_teacher import proportions_of
+from fas_teacher import proportions_of, proportions_taken
 
 def bench(script: str, *args):
     "Run bench/<script>.py with `args` and return the finished process."
@@ -131,6 +131,12 @@ def test_proportions_of_swaps_only_the_proportions():
     assert swapped.hair_cut == child.hair_cut                      # what does not come from childhood stays the child's
     assert synth._geometry is original                             # restored on leaving
 
+def test_proportions_taken_counts_faces_nearer_the_true_child():
+    child, adult_shaped = torch.zeros(4, 3, 8, 8), torch.ones(4, 3, 8, 8)
+    renders = {'child': child, 'child, adult proportions': adult_shaped}
+    assert proportions_taken(child, renders)[0] == 1 and proportions_taken(adult_shaped, renders)[0] == 0
+    assert proportions_taken(torch.cat([child[:1] + 0.4, adult_shaped[:3] - 0.4]), renders)[0] == 0.25
+
 def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
     import json
     r = teacher(setup / 'model', '--data', setup / 'data', '--json', tmp_path / 't.json', '--grid', tmp_path / 't.png',
@@ -140,6 +146,8 @@ def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
     assert list(res['cues']) == ['child', 'child, adult proportions', 'adult', 'adult, child proportions']
     for k in ('aged', 'truth', 'input'): assert all(len(v) == 7 for v in res[k].values())
     assert 'fresh A 0, group logits' in res['aged']
+    assert set(res['proportions_taken']) == {'aged', 'input'}
+    assert all(0 <= v[1] <= v[0] <= v[2] <= 1 for v in res['proportions_taken'].values())
     # the unchanged input stands once in every group: a judge puts each face in exactly one of them
     for j in ('std judge', 'strong judge'): assert sum(res['input'][j]) == pytest.approx(1)
     # the 'child' cue renders are the true faces at the youngest group: D must score them alike
