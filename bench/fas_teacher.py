@@ -139,12 +139,11 @@ def in_group(model, faces: torch.Tensor, judges: dict, heads: tuple = ()) -> dic
     r['D'] = t['D']
     return {k: np.asarray(v, float).reshape(S, n).mean(0).tolist() for k, v in r.items()}
 
-def proportions_taken(faces: torch.Tensor, renders: dict) -> list:
+def proportions_taken(faces: torch.Tensor, renders: dict, boots) -> list:
     "Share of 0–10 faces (B, 3, H, W) nearer (L1) the true child than the child with adult proportions."
     l1 = lambda a, b: (a - b).abs().mean((1, 2, 3))
-    nearer = (l1(faces, renders['child']) < l1(faces, renders['child, adult proportions'])).float().numpy()
-    boots = np.random.default_rng(0).integers(0, len(nearer), (4000, len(nearer)))
-    return interval(nearer, boots)
+    nearer = l1(faces, renders['child']) < l1(faces, renders['child, adult proportions'])
+    return interval(nearer.float().numpy(), boots)
 
 def draw_cues(renders: dict, aged0: torch.Tensor, src: torch.Tensor, out: Path, people: int = 8):
     "A few people: the source, the four cue renders and the model's 0–10 face, one row each."
@@ -197,7 +196,7 @@ def main():
     f = {k: in_group(model, x, judges, heads) for k, x in (('aged', aged), ('truth', truths),
                                                     ('input', src[:, None].expand_as(truths).contiguous()))}
     show(c, f)
-    taken = {k: proportions_taken(x, renders) for k, x in (('aged', aged[:, 0]), ('input', src))}
+    taken = {k: proportions_taken(x, renders, boots) for k, x in (('aged', aged[:, 0]), ('input', src))}
     print("0–10 faces nearer the true child than the child with an adult's proportions: " +
           '  '.join(f'{k} {100 * v[0]:.1f}% [{100 * v[1]:.1f}, {100 * v[2]:.1f}]' for k, v in taken.items()))
     if a.grid: draw_cues(renders, aged[:, 0], src, a.grid); print(f'{a.grid}: drawn')

@@ -133,9 +133,9 @@ def test_proportions_of_swaps_only_the_proportions():
 
 def test_proportions_taken_counts_faces_nearer_the_true_child():
     child, adult_shaped = torch.zeros(4, 3, 8, 8), torch.ones(4, 3, 8, 8)
-    renders = {'child': child, 'child, adult proportions': adult_shaped}
-    assert proportions_taken(child, renders)[0] == 1 and proportions_taken(adult_shaped, renders)[0] == 0
-    assert proportions_taken(torch.cat([child[:1] + 0.4, adult_shaped[:3] - 0.4]), renders)[0] == 0.25
+    renders, boots = {'child': child, 'child, adult proportions': adult_shaped}, np.zeros((1, 4), int)
+    assert proportions_taken(child, renders, boots)[0] == 1 and proportions_taken(adult_shaped, renders, boots)[0] == 0
+    assert proportions_taken(torch.cat([child[:1] + 0.4, adult_shaped[:3] - 0.4]), renders, boots)[0] == 0.25
 
 def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
     import json
