@@ -18,6 +18,8 @@ held-out people (`mtlface-eval`'s sources):
 3. **Fresh heads** (`--fresh-heads K`). K age estimators trained from scratch on the frozen encoder's X_age of the
    real training faces score the same faces. If they are fooled too, the generator fools the encoder's features,
    not one head, and refitting A cannot help.
+4. **A second teacher** (`--age-teacher RUN`). For a run of `fas_age_term.py teacher`, its own age teacher T scores
+   the same faces: is the teacher the generator learned from fooled too?
 
 It also reports the share of the model's 0–10 faces nearer (L1) to the true child than to the child with an adult's
 proportions: the two renders differ only in the proportions, so this is how often the generator took them.
@@ -124,8 +126,9 @@ def cues(model, renders: dict, judges: dict, boots) -> dict:
     return res
 
 @torch.no_grad()
-def in_group(model, faces: torch.Tensor, judges: dict, heads: tuple = ()) -> dict:
-    "Per target group (lists of N): the share of faces (S, N, 3, H, W) each scorer puts in their group, D's mean score."
+def in_group(model, faces: torch.Tensor, judges: dict, heads: tuple = (), teachers: dict | None = None) -> dict:
+    """Per target group (lists of N): the share of faces (S, N, 3, H, W) each scorer puts in their group, D's mean score.
+    `teachers`: more scorers by name, each taking faces (B, 3, H, W) to group indices (B,)."""
     from mtlface.core import age_to_group
     S, n = faces.shape[:2]
     groups = torch.arange(n).repeat(S)
@@ -136,6 +139,8 @@ def in_group(model, faces: torch.Tensor, judges: dict, heads: tuple = ()) -> dic
     for j, judge in judges.items():
         ages = torch.cat([judge(x).float() for x in faces.flatten(0, 1).split(512)]).numpy()
         r[f'{j} judge'] = age_to_group(ages, n) == target
+    for name, fn in (teachers or {}).items():
+        r[name] = torch.cat([fn(x) for x in faces.flatten(0, 1).split(512)]).numpy() == target
     r['D'] = t['D']
     return {k: np.asarray(v, float).reshape(S, n).mean(0).tolist() for k, v in r.items()}
 
@@ -177,11 +182,15 @@ def main():
     p.add_argument('--fresh-heads', type=int, default=0,
                    help="also score the faces by this many age estimators trained afresh on the encoder's features")
     p.add_argument('--grid', type=Path, default=None, help="also draw eight people's cue renders into this .png")
+    p.add_argument('--age-teacher', type=Path, default=None,
+                   help="a `fas_age_term.py teacher` run folder: also score the faces by its second age teacher T")
     a = p.parse_args()
     check_options(a, [a.model], refuse)
     if a.fresh_heads < 0: refuse(f'--fresh-heads {a.fresh_heads}: must be at least 0')
     if a.grid is not None and a.grid.suffix.lower() != '.png': refuse(f'--grid {a.grid}: must end in .png')
     if a.grid is not None and not a.grid.parent.is_dir(): refuse(f'--grid {a.grid}: no folder {a.grid.parent}')
+    if a.age_teacher is not None and not (a.age_teacher / 'age_teacher.pt').exists():
+        refuse(f'--age-teacher {a.age_teacher}: no age_teacher.pt (written by fas_age_term.py teacher)')
     from mtlface.evaluate import aged_sequences
     from mtlface.metrics import group_center_age
     from mtlface.synth_data import synthetic_spec
@@ -193,7 +202,12 @@ def main():
     with torch.no_grad(): aged = aged_sequences(model, src)
     c = cues(model, renders, judges, boots)
     heads = fresh_heads(model, a.data, a.fresh_heads)
-    f = {k: in_group(model, x, judges, heads) for k, x in (('aged', aged), ('truth', truths),
+    teachers = {}
+    if a.age_teacher is not None:
+        from fas_age_term import load_teacher, teacher_logits
+        t = load_teacher(cfg, a.age_teacher)
+        teachers['T, group logits (second teacher)'] = lambda x: teacher_logits(t, x).argmax(1)
+    f = {k: in_group(model, x, judges, heads, teachers) for k, x in (('aged', aged), ('truth', truths),
                                                     ('input', src[:, None].expand_as(truths).contiguous()))}
     show(c, f)
     taken = {k: proportions_taken(x, renders, boots) for k, x in (('aged', aged[:, 0]), ('input', src))}

@@ -139,13 +139,16 @@ def test_proportions_taken_counts_faces_nearer_the_true_child():
 
 def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
     import json
+    t = MTLFace(config_from_preset('tiny'))   # a second age teacher as fas_age_term.py saves one
+    torch.save({k: v for k, v in t.state_dict().items() if k.split('.')[0] in ('backbone', 'afd', 'age_estimator')},
+               tmp_path / 'age_teacher.pt')
     r = teacher(setup / 'model', '--data', setup / 'data', '--json', tmp_path / 't.json', '--grid', tmp_path / 't.png',
-                '--fresh-heads', '1', *QUICK)
+                '--fresh-heads', '1', '--age-teacher', tmp_path, *QUICK)
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / 't.json').read_text())
     assert list(res['cues']) == ['child', 'child, adult proportions', 'adult', 'adult, child proportions']
     for k in ('aged', 'truth', 'input'): assert all(len(v) == 7 for v in res[k].values())
-    assert 'fresh A 0, group logits' in res['aged']
+    assert 'fresh A 0, group logits' in res['aged'] and len(res['input']['T, group logits (second teacher)']) == 7
     assert set(res['proportions_taken']) == {'aged', 'input'}
     assert all(0 <= v[1] <= v[0] <= v[2] <= 1 for v in res['proportions_taken'].values())
     # the unchanged input stands once in every group: a judge puts each face in exactly one of them
@@ -161,7 +164,57 @@ def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
     (['{root}/model', '--data', '{root}/data', '--fresh-heads', '-1'], '--fresh-heads -1: must be at least 0'),
     (['{root}/model', '--data', '{root}/data', '--grid', '{root}/t.jpg'], '--grid {root}/t.jpg: must end in .png'),
     (['{root}/model', '--data', '{root}/data', '--grid', '{root}/no/t.png'], 'no folder'),
+    (['{root}/model', '--data', '{root}/data', '--age-teacher', '{root}'], '--age-teacher {root}: no age_teacher.pt'),
 ])
 def test_fas_teacher_bad_input(setup, args, says):
     r = teacher(*[a.format(root=setup) for a in args])
     assert_refused(r, 'fas_teacher', says.format(root=setup))
+
+age_term = partial(bench, 'fas_age_term')
+FAS_RUN = ('--preset', 'tiny', '--task', 'fas', '--iterations', '2', '--batch-size', '4', '--trackers', '',
+           '--quiet', '--num-workers', '0', '--mixed-precision', 'no')
+
+def test_fas_age_term_teacher_trains_and_saves_its_teacher(setup, tmp_path):
+    import json
+    r = age_term('teacher', '--teacher-steps', '2', '--', *FAS_RUN, '--init-from', setup / 'model',
+                 '--data', setup / 'data', '--output-dir', tmp_path / 'run')
+    assert r.returncode == 0, r.stderr
+    info = json.loads((tmp_path / 'run' / 'age_teacher.json').read_text())
+    assert info['steps'] == 2 and 0 <= info['test_group_accuracy'] <= 1
+    assert (tmp_path / 'run' / 'model' / 'model.safetensors').exists()
+
+def test_fas_age_term_replaces_the_age_term(monkeypatch):
+    "With 'teacher', the generator's age term is T's cross-entropy, not A's; with 'augment', A's on moved faces."
+    import torch.nn.functional as F
+    from fas_age_term import patch_age_term, shift_and_flip, teacher_logits
+    monkeypatch.setattr(MTLFace, 'fas_generator_losses', MTLFace.fas_generator_losses)   # undone after the test
+    seed_everything(0)
+    cfg = config_from_preset('tiny', image_size=32)
+    net, t = MTLFace(cfg).eval(), MTLFace(cfg).eval()
+    x, groups = torch.rand(4, 3, 32, 32) * 2 - 1, torch.tensor([0, 2, 4, 6])
+    aged = net.fas_aged(x, groups)
+    paper = net.fas_generator_losses(x, groups, aged)[0]['age']
+    patch_age_term('teacher', t)
+    with torch.no_grad(): want = F.cross_entropy(teacher_logits(t, aged[0]), groups)
+    got = net.fas_generator_losses(x, groups, aged)[0]['age']
+    assert torch.allclose(got, want) and not torch.allclose(got, paper)
+    patch_age_term('augment')
+    torch.manual_seed(1); moved = net.fas_generator_losses(x, groups, aged)[0]['age']
+    assert not torch.allclose(moved, paper)
+    # the move itself: with no shift each face is itself or its mirror, and both happen
+    faces = torch.rand(64, 3, 8, 8)
+    out = shift_and_flip(faces, torch.Generator().manual_seed(0), most=0)
+    same, mirrored = (out == faces).flatten(1).all(1), (out == faces.flip(-1)).flatten(1).all(1)
+    assert (same | mirrored).all() and same.any() and mirrored.any()
+
+@pytest.mark.parametrize('args, says', [
+    (['teacher'], 'usage: fas_age_term.py'),
+    (['bogus', '--'], "invalid choice: 'bogus'"),
+    (['teacher', '--teacher-steps', '0', '--', '--task', 'fas'], '--teacher-steps 0: must be at least 1'),
+    (['teacher', '--', '--task', 'aifr'], '--task aifr: only FAS'),
+    (['augment', '--', '--task', 'fas', '--batch-size', 'x'], '--batch-size x: expected an integer'),
+    (['augment', '--', '--task', 'fas', '--init-from', '{root}/model', '--data', '{root}/nowhere'], 'no train.txt'),
+])
+def test_fas_age_term_bad_input(setup, args, says):
+    r = age_term(*[a.format(root=setup) for a in args])
+    assert_refused(r, 'fas_age_term', says.format(root=setup))
