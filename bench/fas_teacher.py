@@ -21,6 +21,9 @@ held-out people (`mtlface-eval`'s sources):
 4. **A second teacher** (`--age-teacher RUN`). For a run of `fas_age_term.py teacher`, its own age teacher T scores
    the same faces: is the teacher the generator learned from fooled too?
 
+Beside the shares it prints FAS's identity term (the MSE between the face's X_id and the source's) for the aged and
+the true faces: how much the identity loss would charge the generator for drawing the truth.
+
 It also reports the share of the model's 0–10 faces nearer (L1) to the true child than to the child with an adult's
 proportions: the two renders differ only in the proportions, so this is how often the generator took them.
 
@@ -35,6 +38,7 @@ from aged_grid import save_figure
 from fas_curve import load_model
 from fas_paired import add_options, check_options, interval, sources_and_judges
 
+ID_TERM = 'identity term (L_id)'
 ADULT = 35.0   # the adult age of the cue renders: every childhood trait is gone, no old-age trait has begun
 
 def refuse(msg: str):
@@ -144,6 +148,14 @@ def in_group(model, faces: torch.Tensor, judges: dict, heads: tuple = (), teache
     r['D'] = t['D']
     return {k: np.asarray(v, float).reshape(S, n).mean(0).tolist() for k, v in r.items()}
 
+@torch.no_grad()
+def identity_term(model, faces: torch.Tensor, src: torch.Tensor) -> list:
+    "Per target group: FAS's identity loss (MSE of X_id against the source's) for faces (S, N, 3, H, W)."
+    S, n = faces.shape[:2]
+    xid = lambda x: torch.cat([model.features(b).parts.identity.float() for b in x.split(256)])
+    mse = ((xid(faces.flatten(0, 1)).view(S, n, -1) - xid(src).view(S, 1, -1)) ** 2).mean(2)
+    return mse.mean(0).tolist()
+
 def proportions_taken(faces: torch.Tensor, renders: dict, boots) -> list:
     "Share of 0–10 faces (B, 3, H, W) nearer (L1) the true child than the child with adult proportions."
     l1 = lambda a, b: (a - b).abs().mean((1, 2, 3))
@@ -170,7 +182,7 @@ def show(c: dict, f: dict):
                                             for k, v in r.items()))
     print('share in the target group per group (0–10 … 61+), D by group: aged faces, true faces, input unchanged')
     for k in f['aged']:
-        fmt = (lambda x: f'{x:5.2f}') if k == 'D' else (lambda x: f'{100 * x:4.0f}%')
+        fmt = (lambda x: f'{x:5.2f}') if k in ('D', ID_TERM) else (lambda x: f'{100 * x:4.0f}%')
         for which in f:
             v = f[which][k]
             print(f'  {k:30s} {which:5s} ' + ' '.join(fmt(x) for x in v) + f'   mean {fmt(float(np.mean(v)))}')
@@ -209,6 +221,8 @@ def main():
         teachers['T, group logits (second teacher)'] = lambda x: teacher_logits(t, x).argmax(1)
     f = {k: in_group(model, x, judges, heads, teachers) for k, x in (('aged', aged), ('truth', truths),
                                                     ('input', src[:, None].expand_as(truths).contiguous()))}
+    for k, x in (('aged', aged), ('truth', truths), ('input', src[:, None].expand_as(truths))):
+        f[k][ID_TERM] = identity_term(model, x, src)
     show(c, f)
     taken = {k: proportions_taken(x, renders, boots) for k, x in (('aged', aged[:, 0]), ('input', src))}
     print("0–10 faces nearer the true child than the child with an adult's proportions: " +

@@ -149,6 +149,9 @@ def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
     assert list(res['cues']) == ['child', 'child, adult proportions', 'adult', 'adult, child proportions']
     for k in ('aged', 'truth', 'input'): assert all(len(v) == 7 for v in res[k].values())
     assert 'fresh A 0, group logits' in res['aged'] and len(res['input']['T, group logits (second teacher)']) == 7
+    # the identity term: none for the unchanged input, some for the true faces of other ages
+    assert res['input']['identity term (L_id)'] == pytest.approx([0] * 7, abs=1e-6)
+    assert min(res['truth']['identity term (L_id)']) > 0
     assert set(res['proportions_taken']) == {'aged', 'input'}
     assert all(0 <= v[1] <= v[0] <= v[2] <= 1 for v in res['proportions_taken'].values())
     # the unchanged input stands once in every group: a judge puts each face in exactly one of them
