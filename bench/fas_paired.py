@@ -3,11 +3,14 @@
 difference from the first with a paired 95% interval (4,000 bootstrap resamples of the faces).
 
     python bench/fas_paired.py runs/a/fas/model runs/b/fas/model --data data/synth-demo-long --json out.json
+    python bench/fas_paired.py runs/a/fas runs/b/fas --data data/synth-demo-long --by-checkpoint --plot gain.png
 
 Runs of one recipe differ by several points on 200 faces, so two models are told apart by pairing: both age the
 same faces (`mtlface-eval`'s 200 sources), and each face's difference is resampled. Judged in fp32 by two AgeCNNs:
 "std", trained as `mtlface-eval` trains its judge, and "strong", `bench/fas_judge.py`'s. Both are cached in the
-data folder. MODEL is a model folder or a checkpoint (a `--fas-ema` checkpoint's averaged generator is used)."""
+data folder. MODEL is a model folder or a checkpoint (a `--fas-ema` checkpoint's averaged generator is used).
+With `--by-checkpoint` the arguments are training runs (`mtlface-train --output-dir` folders), compared at every
+iteration all of them saved a checkpoint for; `--plot` draws each run's paired difference against iterations."""
 import argparse, json, sys
 from pathlib import Path
 import numpy as np
@@ -15,6 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from fas_curve import is_model, load_model
 from fas_judge import strong_judge
+from aged_grid import save_figure
 
 SHARES = ('group_std', 'mono_std', 'group_strong', 'mono_strong')   # printed as percentages
 
@@ -118,24 +122,83 @@ def sources_and_judges(a, cfg) -> tuple:
                   strong=strong_judge(a.data, cfg.image_size, a.strong_renders, a.strong_steps).eval())
     return pick, src, truths, judges
 
+def checkpoints(run: Path) -> dict:
+    "A training run's checkpoints by iteration."
+    return {int(c.name[5:]): c for c in (run / 'checkpoints').glob('iter_*') if c.name[5:].isdigit()}
+
+def common_iterations(runs: list, refuse) -> list:
+    "The iterations every run saved a checkpoint for (refused, one line, when there are none)."
+    found = [checkpoints(r) for r in runs]
+    for r, f in zip(runs, found):
+        if not f: refuse(f'{r}: no checkpoints/iter_* folders: not a training run (--by-checkpoint)')
+    common = sorted(set.intersection(*(set(f) for f in found)))
+    if not common: refuse(f'--by-checkpoint: {", ".join(map(str, runs))} share no checkpoint iteration')
+    return common
+
+def compare(paths: list, setup: tuple) -> dict:
+    "The measures of the models at `paths` (the first the reference) and of the input and truth, summarised."
+    from mtlface.evaluate import aged_sequences
+    src, truths, mask, judges, base = setup
+    res = dict(base)
+    with torch.no_grad():
+        for m in paths: res[str(m)] = per_face(aged_sequences(load_model(m), src), truths, mask, judges)
+    boots = np.random.default_rng(0).integers(0, len(src), (4000, len(src)))
+    return summarise(res, list(map(str, paths)), boots)
+
+PLOTTED = dict(group_std='in group, std judge', group_strong='in group, strong judge', mono_std='monotone, std judge',
+               mono_strong='monotone, strong judge', l1='L1 to the true face', ssim='SSIM to the true face')
+
+def plot_gains(by_it: dict, runs: list, out: Path):
+    "Each later run's paired difference from the first against iterations, with its 95% band."
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    its = sorted(by_it)
+    fig, axs = plt.subplots(2, 3, figsize=(11, 5.6), squeeze=False)
+    for ax, (k, title) in zip(axs.flat, PLOTTED.items()):
+        scale = 100 if k in SHARES else 1
+        for run, c in zip(runs[1:], plt.rcParams['axes.prop_cycle'].by_key()['color']):
+            v = np.array([by_it[i][str(checkpoints(run)[i])]['paired'][k] for i in its]) * scale
+            ax.plot(its, v[:, 0], 'o-', color=c, ms=3, label=str(run))
+            ax.fill_between(its, v[:, 1], v[:, 2], color=c, alpha=0.2)
+        ax.axhline(0, color='k', lw=0.8)
+        ax.set_title(title, fontsize=9); ax.set_xlabel('FAS iterations', fontsize=8); ax.tick_params(labelsize=7)
+        ax.set_ylabel('points' if k in SHARES else 'difference', fontsize=8)
+    axs.flat[0].legend(fontsize=7, title=f'minus {runs[0]}', title_fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, out, 100)
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('models', type=Path, nargs='+', help='model folders or checkpoints; the first is the reference')
+    p.add_argument('models', type=Path, nargs='+', help='model folders or checkpoints (training runs with '
+                   '--by-checkpoint); the first is the reference')
     add_options(p)
+    p.add_argument('--by-checkpoint', action='store_true', help='compare training runs at every common checkpoint')
+    p.add_argument('--plot', type=Path, default=None, help='with --by-checkpoint: draw the paired differences here (.png)')
     a = p.parse_args()
-    check_options(a, a.models, refuse)
-    from mtlface.evaluate import aged_sequences
+    if a.plot is not None:
+        if not a.by_checkpoint: refuse('--plot needs --by-checkpoint: it draws differences against iterations')
+        if a.plot.suffix != '.png': refuse(f'--plot {a.plot}: must end in .png')
+        if not a.plot.parent.is_dir(): refuse(f'--plot {a.plot}: no folder {a.plot.parent}')
+    if a.by_checkpoint and len(a.models) < 2: refuse('--by-checkpoint: give at least two training runs to compare')
+    its = common_iterations(a.models, refuse) if a.by_checkpoint else None
+    firsts = [checkpoints(m)[its[0]] for m in a.models] if its else a.models
+    check_options(a, firsts, refuse)
     from mtlface.metrics import changed_pixels
-    models = {str(m): load_model(m) for m in a.models}
-    _, src, truths, judges = sources_and_judges(a, next(iter(models.values())).config)
+    _, src, truths, judges = sources_and_judges(a, load_model(firsts[0]).config)
     unchanged = src[:, None].expand_as(truths).contiguous()
     mask = changed_pixels(truths, unchanged)
-    res = dict(input=per_face(unchanged, truths, mask, judges), truth=per_face(truths, truths, mask, judges))
-    with torch.no_grad():
-        for name, model in models.items(): res[name] = per_face(aged_sequences(model, src), truths, mask, judges)
-    boots = np.random.default_rng(0).integers(0, len(src), (4000, len(src)))
-    out = summarise(res, list(models), boots)
-    for name, s in out.items(): show(name, s, str(a.models[0]))
+    base = dict(input=per_face(unchanged, truths, mask, judges), truth=per_face(truths, truths, mask, judges))
+    setup = (src, truths, mask, judges, base)
+    if its is None:
+        out = compare(a.models, setup)
+        for name, s in out.items(): show(name, s, str(a.models[0]))
+    else:
+        out = {}
+        for i in its:
+            print(f'\n=== iteration {i} ===', flush=True)
+            out[i] = compare([checkpoints(m)[i] for m in a.models], setup)
+            for name, s in out[i].items():
+                if name not in ('input', 'truth') or i == its[0]: show(name, s, str(checkpoints(a.models[0])[i]))
+        if a.plot: plot_gains(out, a.models, a.plot)
     if a.json: a.json.write_text(json.dumps(out, indent=1))
 
 if __name__ == '__main__': main()

@@ -116,6 +116,38 @@ def test_fas_paired_bad_input(setup, args, says):
     r = paired(*[a.format(root=setup) for a in args])
     assert_refused(r, 'fas_paired', says)
 
+def fake_run(root: Path, model: Path, iterations) -> Path:
+    "A training run's layout (checkpoints/iter_NNNNNNN/model) holding `model` at each of `iterations`."
+    import shutil
+    for i in iterations: shutil.copytree(model, root / 'checkpoints' / f'iter_{i:07d}' / 'model')
+    return root
+
+def test_fas_paired_by_checkpoint_pairs_runs_at_common_iterations(setup, tmp_path):
+    import json
+    from PIL import Image
+    a, b = fake_run(tmp_path / 'a', setup / 'model', (2, 4)), fake_run(tmp_path / 'b', setup / 'model', (2, 4, 6))
+    r = paired(a, b, '--data', setup / 'data', '--by-checkpoint', '--plot', tmp_path / 'gain.png',
+               '--json', tmp_path / 'p.json', *QUICK)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / 'p.json').read_text())
+    assert list(res) == ['2', '4']                                      # 6 is b's alone
+    later = res['4'][str(b / 'checkpoints' / 'iter_0000004')]
+    assert all(v == [0.0, 0.0, 0.0] for v in later['paired'].values())   # the same weights at the same iteration
+    assert r.stdout.count('=== iteration') == 2 and r.stdout.count('\ntruth\n') == 1   # baselines printed once
+    assert Image.open(tmp_path / 'gain.png').size[0] > 500
+
+@pytest.mark.parametrize('args, says', [
+    (['{root}/model', '{root}/model', '--data', '{root}/data', '--plot', '{root}/g.png'], '--plot needs --by-checkpoint'),
+    (['{tmp}/a', '{root}/model', '--data', '{root}/data', '--by-checkpoint'], 'model: no checkpoints/iter_* folders'),
+    (['{tmp}/a', '{tmp}/c', '--data', '{root}/data', '--by-checkpoint'], 'share no checkpoint iteration'),
+    (['{tmp}/a', '--data', '{root}/data', '--by-checkpoint'], 'give at least two training runs'),
+    (['{tmp}/a', '{tmp}/a', '--data', '{root}/data', '--by-checkpoint', '--plot', '{tmp}/g.jpg'], 'must end in .png'),
+])
+def test_fas_paired_by_checkpoint_bad_input(setup, tmp_path, args, says):
+    fake_run(tmp_path / 'a', setup / 'model', (2,)); fake_run(tmp_path / 'c', setup / 'model', (3,))
+    r = paired(*[x.format(root=setup, tmp=tmp_path) for x in args])
+    assert_refused(r, 'fas_paired', says)
+
 def test_proportions_of_swaps_only_the_proportions():
     import mtlface.synth as synth
     person, original = synth.Identity.random(3), synth._geometry
