@@ -23,8 +23,8 @@ def assert_refused(r, script: str, says: str):
     assert r.returncode == 2 and r.stdout == ''
     assert r.stderr.count('\n') == 1 and r.stderr.startswith(f'{script}: ') and says in r.stderr, r.stderr
 
-probe, grid, paired, teacher = (partial(bench, name)
-                                for name in ('disc_probe', 'aged_grid', 'fas_paired', 'fas_teacher'))
+probe, grid, paired, teacher, supervised = (partial(bench, name) for name in
+                                            ('disc_probe', 'aged_grid', 'fas_paired', 'fas_teacher', 'fas_supervised'))
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
@@ -147,6 +147,37 @@ def test_fas_paired_by_checkpoint_bad_input(setup, tmp_path, args, says):
     fake_run(tmp_path / 'a', setup / 'model', (2,)); fake_run(tmp_path / 'c', setup / 'model', (3,))
     r = paired(*[x.format(root=setup, tmp=tmp_path) for x in args])
     assert_refused(r, 'fas_paired', says)
+
+def test_fas_supervised_trains_the_generator_alone(setup, tmp_path):
+    from mtlface.model import from_pretrained
+    r = supervised(setup / 'model', '--data', setup / 'data', '--out', tmp_path / 'sup', '--iterations', '2')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count('L1') == 1 and f'{tmp_path / "sup"}: written' in r.stdout   # the last step is logged
+    before, after = from_pretrained(setup / 'model').state_dict(), from_pretrained(tmp_path / 'sup').state_dict()
+    moved = {k.split('.')[0] for k in before if not torch.equal(before[k], after[k])}
+    assert moved == {'generator'}                       # the encoder, A and D are as they were
+    assert not (tmp_path / 'sup.partial').exists()
+
+@pytest.mark.parametrize('args, says', [
+    (['{root}/nowhere', '--data', '{root}/data', '--out', '{tmp}/s'], 'nowhere: no config.json'),
+    (['{root}/model', '--data', '{root}', '--out', '{tmp}/s'], 'train.txt: no such annotation list'),
+    (['{root}/model', '--data', '{root}/data', '--out', '{tmp}/s', '--iterations', '0'], '--iterations 0: must be'),
+    (['{root}/model', '--data', '{root}/data', '--out', '{tmp}/s', '--lr', '0'], '--lr 0.0: must be above 0'),
+    (['{root}/model', '--data', '{root}/data', '--out', '{tmp}/old'], 'already exists'),
+    (['{root}/model', '--data', '{root}/data', '--out', '{tmp}/no/s'], 'no folder'),
+    (['{root}/model', '--data', '{root}/data', '--out', '{tmp}/s', '--iterations', 'x'], "invalid int value: 'x'"),
+])
+def test_fas_supervised_bad_input(setup, tmp_path, args, says):
+    (tmp_path / 'old').mkdir(); (tmp_path / 'old' / 'keep').write_text('an earlier result')
+    r = supervised(*[x.format(root=setup, tmp=tmp_path) for x in args])
+    assert_refused(r, 'fas_supervised', says)
+    assert (tmp_path / 'old' / 'keep').read_text() == 'an earlier result' and not (tmp_path / 's').exists()
+
+def test_fas_supervised_needs_true_aged_faces(setup, tmp_path):
+    import shutil
+    shutil.copytree(setup / 'data', tmp_path / 'photos', ignore=shutil.ignore_patterns('metadata.json'))
+    r = supervised(setup / 'model', '--data', tmp_path / 'photos', '--out', tmp_path / 's')
+    assert_refused(r, 'fas_supervised', 'no metadata.json: only a set written by mtlface-synth')
 
 def test_proportions_of_swaps_only_the_proportions():
     import mtlface.synth as synth
