@@ -21,8 +21,10 @@ held-out people (`mtlface-eval`'s sources):
 4. **A second teacher** (`--age-teacher RUN`). For a run of `fas_age_term.py teacher`, its own age teacher T scores
    the same faces: is the teacher the generator learned from fooled too?
 
-Beside the shares it prints FAS's identity term (the MSE between the face's X_id and the source's) for the aged and
-the true faces: how much the identity loss would charge the generator for drawing the truth.
+Beside the shares it prints FAS's generator loss and its λ-weighted parts (adversarial, age, identity and, when the
+model has one, the penalty on the change), as if the aged, the true and the unchanged faces were the generator's
+output: does the loss the generator minimises prefer the truth? The same for the two child renders as 0–10 faces of
+their person: does it prefer a child's proportions to an adult's?
 
 It also reports the share of the model's 0–10 faces nearer (L1) to the true child than to the child with an adult's
 proportions: the two renders differ only in the proportions, so this is how often the generator took them.
@@ -38,7 +40,8 @@ from aged_grid import save_figure
 from fas_curve import load_model
 from fas_paired import add_options, check_options, interval, sources_and_judges
 
-ID_TERM = 'identity term (L_id)'
+TERMS = ('adv', 'age', 'id', 'res')   # FAS's generator loss parts, printed λ-weighted, and their sum
+LOSS_ROW = 'FAS loss {}'             # the rows' names: 'FAS loss adv', …, 'FAS loss (sum)'
 ADULT = 35.0   # the adult age of the cue renders: every childhood trait is gone, no old-age trait has begun
 
 def refuse(msg: str):
@@ -149,12 +152,34 @@ def in_group(model, faces: torch.Tensor, judges: dict, heads: tuple = (), teache
     return {k: np.asarray(v, float).reshape(S, n).mean(0).tolist() for k, v in r.items()}
 
 @torch.no_grad()
-def identity_term(model, faces: torch.Tensor, src: torch.Tensor) -> list:
-    "Per target group: FAS's identity loss (MSE of X_id against the source's) for faces (S, N, 3, H, W)."
-    S, n = faces.shape[:2]
-    xid = lambda x: torch.cat([model.features(b).parts.identity.float() for b in x.split(256)])
-    mse = ((xid(faces.flatten(0, 1)).view(S, n, -1) - xid(src).view(S, 1, -1)) ** 2).mean(2)
-    return mse.mean(0).tolist()
+def loss_terms(model, faces: torch.Tensor, src: torch.Tensor) -> dict:
+    """FAS's generator loss per face, as if faces (S, N, 3, H, W) were the generator's output for the sources src
+    (S, 3, H, W) aged to each group: its λ-weighted parts and their sum, each (S, N). A scores them as in training."""
+    from mtlface.losses import fas_generator_loss
+    from mtlface.model import batch_statistics
+    cfg, (S, n) = model.config, faces.shape[:2]
+    x, s, groups = faces.flatten(0, 1), src.repeat_interleave(n, 0), torch.arange(n).repeat(S)
+    weight = dict(adv=cfg.fas_gan_loss_weight, age=cfg.fas_age_loss_weight, id=cfg.fas_id_loss_weight,
+                  res=cfg.fas_residual_loss_weight)
+    out = {k: torch.empty(len(x)) for k in (*TERMS, 'sum')}
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))   # A's batches mix groups, as in training
+    for idx in order.split(32):
+        aged, source = model.features(x[idx]).parts, model.features(s[idx]).parts.identity
+        with batch_statistics(model.age_estimator, cfg.fas_age_bn == 'batch'):
+            group_logits = model.age_estimator(aged.age)[1]
+        d = model.discriminator(x[idx], groups[idx])
+        for j, i in enumerate(idx.tolist()):       # the library's loss, one face at a time: its means are per face
+            one = slice(j, j + 1)
+            l = fas_generator_loss(d[one], group_logits[one], groups[i:i + 1], aged.identity[one], source[one], cfg,
+                                   x[i:i + 1], s[i:i + 1])
+            for k in TERMS: out[k][i] = weight[k] * l[k]
+            out['sum'][i] = l['loss']
+    return {k: v.view(S, n).numpy() for k, v in out.items()}
+
+def loss_rows(model, faces: torch.Tensor, src: torch.Tensor) -> dict:
+    "Per target group: the mean of each λ-weighted loss part and of the loss, named as printed."
+    t = loss_terms(model, faces, src)
+    return {LOSS_ROW.format(k if k != 'sum' else '(sum)'): v.mean(0).tolist() for k, v in t.items()}
 
 def proportions_taken(faces: torch.Tensor, renders: dict, boots) -> list:
     "Share of 0–10 faces (B, 3, H, W) nearer (L1) the true child than the child with adult proportions."
@@ -175,14 +200,26 @@ def draw_cues(renders: dict, aged0: torch.Tensor, src: torch.Tensor, out: Path, 
         axs[i, 0].set_ylabel(name, fontsize=10, rotation=0, ha='right', va='center')
     fig.tight_layout(); save_figure(fig, out, 64)
 
-def show(c: dict, f: dict):
+def child_losses(model, renders: dict, src: torch.Tensor, boots) -> dict:
+    "FAS's loss parts for the two child renders as the 0–10 faces of their sources: [mean, lo, hi] each."
+    res = {}
+    for name in ('child', 'child, adult proportions'):
+        n = model.config.n_groups     # loss_terms ages to every group: give the render as group 0, ignore the rest
+        t = loss_terms(model, renders[name][:, None].expand(-1, n, -1, -1, -1).contiguous(), src)
+        res[name] = {k: interval(v[:, 0].astype(float), boots) for k, v in t.items()}
+    return res
+
+def show(c: dict, f: dict, cl: dict):
     print('cue renders (A at test time; D scores them as 0–10 faces):')
     for name, r in c.items():
         print(f'  {name:26s} ' + '  '.join(f'{k} {100 * v[0]:.0f}%' if 'in 0-10' in k else f'{k} {v[0]:.2f}'
                                             for k, v in r.items()))
-    print('share in the target group per group (0–10 … 61+), D by group: aged faces, true faces, input unchanged')
+    print("FAS's loss (λ-weighted parts) if the generator drew these renders as the person's 0–10 face:")
+    for name, r in cl.items():
+        print(f'  {name:26s} ' + '  '.join(f'{k} {v[0]:.3f} [{v[1]:.3f}, {v[2]:.3f}]' for k, v in r.items()))
+    print('share in the target group per group (0–10 … 61+), D and the FAS loss by group: aged faces, true faces, input unchanged')
     for k in f['aged']:
-        fmt = (lambda x: f'{x:5.2f}') if k in ('D', ID_TERM) else (lambda x: f'{100 * x:4.0f}%')
+        fmt = (lambda x: f'{x:5.2f}') if k == 'D' or k.startswith('FAS loss') else (lambda x: f'{100 * x:4.0f}%')
         for which in f:
             v = f[which][k]
             print(f'  {k:30s} {which:5s} ' + ' '.join(fmt(x) for x in v) + f'   mean {fmt(float(np.mean(v)))}')
@@ -221,14 +258,15 @@ def main():
         teachers['T, group logits (second teacher)'] = lambda x: teacher_logits(t, x).argmax(1)
     f = {k: in_group(model, x, judges, heads, teachers) for k, x in (('aged', aged), ('truth', truths),
                                                     ('input', src[:, None].expand_as(truths).contiguous()))}
-    for k, x in (('aged', aged), ('truth', truths), ('input', src[:, None].expand_as(truths))):
-        f[k][ID_TERM] = identity_term(model, x, src)
-    show(c, f)
+    for k, x in (('aged', aged), ('truth', truths), ('input', src[:, None].expand_as(truths).contiguous())):
+        f[k].update(loss_rows(model, x, src))
+    cl = child_losses(model, renders, src, boots)
+    show(c, f, cl)
     taken = {k: proportions_taken(x, renders, boots) for k, x in (('aged', aged[:, 0]), ('input', src))}
     print("0–10 faces nearer the true child than the child with an adult's proportions: " +
           '  '.join(f'{k} {100 * v[0]:.1f}% [{100 * v[1]:.1f}, {100 * v[2]:.1f}]' for k, v in taken.items()))
     if a.grid: draw_cues(renders, aged[:, 0], src, a.grid); print(f'{a.grid}: drawn')
-    out = dict(child_age=child_age, adult_age=ADULT, cues=c, proportions_taken=taken, **f)
+    out = dict(child_age=child_age, adult_age=ADULT, cues=c, child_losses=cl, proportions_taken=taken, **f)
     if a.json: a.json.write_text(json.dumps(out, indent=1))
 
 if __name__ == '__main__': main()

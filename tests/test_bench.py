@@ -212,9 +212,17 @@ def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
     assert list(res['cues']) == ['child', 'child, adult proportions', 'adult', 'adult, child proportions']
     for k in ('aged', 'truth', 'input'): assert all(len(v) == 7 for v in res[k].values())
     assert 'fresh A 0, group logits' in res['aged'] and len(res['input']['T, group logits (second teacher)']) == 7
-    # the identity term: none for the unchanged input, some for the true faces of other ages
-    assert res['input']['identity term (L_id)'] == pytest.approx([0] * 7, abs=1e-6)
-    assert min(res['truth']['identity term (L_id)']) > 0
+    # FAS's loss: no identity term or penalty on the change for the unchanged input, an identity term for the true
+    # faces of other ages; the printed parts add up to the loss
+    assert res['input']['FAS loss id'] == pytest.approx([0] * 7, abs=1e-6)
+    assert res['input']['FAS loss res'] == pytest.approx([0] * 7, abs=1e-6)
+    assert min(res['truth']['FAS loss id']) > 0
+    for k in ('aged', 'truth', 'input'):
+        parts = np.sum([res[k][f'FAS loss {t}'] for t in ('adv', 'age', 'id', 'res')], 0)
+        assert parts == pytest.approx(res[k]['FAS loss (sum)'], rel=1e-5)
+    # the child render is the true 0–10 face: the same adversarial and identity terms, face by face
+    for t, row in (('adv', 'FAS loss adv'), ('id', 'FAS loss id')):
+        assert res['child_losses']['child'][t][0] == pytest.approx(res['truth'][row][0], rel=1e-4)
     assert set(res['proportions_taken']) == {'aged', 'input'}
     assert all(0 <= v[1] <= v[0] <= v[2] <= 1 for v in res['proportions_taken'].values())
     # the unchanged input stands once in every group: a judge puts each face in exactly one of them
