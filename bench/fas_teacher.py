@@ -24,7 +24,8 @@ held-out people (`mtlface-eval`'s sources):
 Beside the shares it prints FAS's generator loss and its λ-weighted parts (adversarial, age, identity and, when the
 model has one, the penalty on the change), as if the aged, the true and the unchanged faces were the generator's
 output: does the loss the generator minimises prefer the truth? The same for the two child renders as 0–10 faces of
-their person: does it prefer a child's proportions to an adult's?
+their person: does it prefer a child's proportions to an adult's? With `--path K` it also follows the straight line
+in pixels from the aged faces to the true ones (K + 1 points): does the loss fall all the way, or is there a ridge?
 
 It also reports the share of the model's 0–10 faces nearer (L1) to the true child than to the child with an adult's
 proportions: the two renders differ only in the proportions, so this is how often the generator took them.
@@ -176,6 +177,14 @@ def loss_terms(model, faces: torch.Tensor, src: torch.Tensor) -> dict:
             out['sum'][i] = l['loss']
     return {k: v.view(S, n).numpy() for k, v in out.items()}
 
+def loss_path(model, aged: torch.Tensor, truths: torch.Tensor, src: torch.Tensor, k: int) -> dict:
+    "FAS's loss per group at k + 1 evenly spaced points of the pixel line from the aged faces to the true ones."
+    out = {}
+    for i in range(k + 1):
+        t = loss_terms(model, aged + (truths - aged) * (i / k), src)
+        out[f'{i / k:.2f}'] = {name: v.mean(0).tolist() for name, v in t.items()}
+    return out
+
 def loss_rows(model, faces: torch.Tensor, src: torch.Tensor) -> dict:
     "Per target group: the mean of each λ-weighted loss part and of the loss, named as printed."
     t = loss_terms(model, faces, src)
@@ -233,8 +242,11 @@ def main():
     p.add_argument('--grid', type=Path, default=None, help="also draw eight people's cue renders into this .png")
     p.add_argument('--age-teacher', type=Path, default=None,
                    help="a `fas_age_term.py teacher` run folder: also score the faces by its second age teacher T")
+    p.add_argument('--path', type=int, default=0,
+                   help="also FAS's loss at this many steps along the pixel line from the aged faces to the true ones")
     a = p.parse_args()
     check_options(a, [a.model], refuse)
+    if a.path < 0: refuse(f'--path {a.path}: must be at least 0 (0: none)')
     if a.fresh_heads < 0: refuse(f'--fresh-heads {a.fresh_heads}: must be at least 0')
     if a.grid is not None and a.grid.suffix.lower() != '.png': refuse(f'--grid {a.grid}: must end in .png')
     if a.grid is not None and not a.grid.parent.is_dir(): refuse(f'--grid {a.grid}: no folder {a.grid.parent}')
@@ -267,6 +279,11 @@ def main():
           '  '.join(f'{k} {100 * v[0]:.1f}% [{100 * v[1]:.1f}, {100 * v[2]:.1f}]' for k, v in taken.items()))
     if a.grid: draw_cues(renders, aged[:, 0], src, a.grid); print(f'{a.grid}: drawn')
     out = dict(child_age=child_age, adult_age=ADULT, cues=c, child_losses=cl, proportions_taken=taken, **f)
+    if a.path:
+        out['path'] = loss_path(model, aged, truths, src, a.path)
+        print('FAS loss per group (0–10 … 61+) on the pixel line from the aged faces (0) to the true ones (1):')
+        for at, r in out['path'].items():
+            print(f'  {at}  ' + '  '.join(f'{k} ' + ' '.join(f'{x:5.2f}' for x in r[k]) for k in ('adv', 'age', 'sum')))
     if a.json: a.json.write_text(json.dumps(out, indent=1))
 
 if __name__ == '__main__': main()

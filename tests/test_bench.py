@@ -206,7 +206,7 @@ def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
     torch.save({k: v for k, v in t.state_dict().items() if k.split('.')[0] in ('backbone', 'afd', 'age_estimator')},
                tmp_path / 'age_teacher.pt')
     r = teacher(setup / 'model', '--data', setup / 'data', '--json', tmp_path / 't.json', '--grid', tmp_path / 't.png',
-                '--fresh-heads', '1', '--age-teacher', tmp_path, *QUICK)
+                '--fresh-heads', '1', '--age-teacher', tmp_path, '--path', '2', *QUICK)
     assert r.returncode == 0, r.stderr
     res = json.loads((tmp_path / 't.json').read_text())
     assert list(res['cues']) == ['child', 'child, adult proportions', 'adult', 'adult, child proportions']
@@ -220,6 +220,10 @@ def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
     for k in ('aged', 'truth', 'input'):
         parts = np.sum([res[k][f'FAS loss {t}'] for t in ('adv', 'age', 'id', 'res')], 0)
         assert parts == pytest.approx(res[k]['FAS loss (sum)'], rel=1e-5)
+    # the ends of the pixel line are the aged and the true faces
+    assert list(res['path']) == ['0.00', '0.50', '1.00']
+    assert res['path']['0.00']['sum'] == pytest.approx(res['aged']['FAS loss (sum)'], rel=1e-5)
+    assert res['path']['1.00']['id'] == pytest.approx(res['truth']['FAS loss id'], rel=1e-5)
     # the child render is the true 0–10 face: the same adversarial and identity terms, face by face
     for t, row in (('adv', 'FAS loss adv'), ('id', 'FAS loss id')):
         assert res['child_losses']['child'][t][0] == pytest.approx(res['truth'][row][0], rel=1e-4)
@@ -239,6 +243,7 @@ def test_fas_teacher_scores_cues_and_aged_faces(setup, tmp_path):
     (['{root}/model', '--data', '{root}/data', '--grid', '{root}/t.jpg'], '--grid {root}/t.jpg: must end in .png'),
     (['{root}/model', '--data', '{root}/data', '--grid', '{root}/no/t.png'], 'no folder'),
     (['{root}/model', '--data', '{root}/data', '--age-teacher', '{root}'], '--age-teacher {root}: no age_teacher.pt'),
+    (['{root}/model', '--data', '{root}/data', '--path', '-1'], '--path -1: must be at least 0'),
 ])
 def test_fas_teacher_bad_input(setup, args, says):
     r = teacher(*[a.format(root=setup) for a in args])
