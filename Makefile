@@ -99,7 +99,7 @@ DEMO_LONG_FAS_EMA ?= 0.99
 DEMO_FAS_RES ?= 20
 # demo-long: a lighter penalty, because over thousands of iterations 20 slows the ageing (bench/results/fas_recipe.md)
 # (0 ages faster by the evaluation's judge at 3,500 iterations, one run, but not beyond noise by the stronger judge,
-# and does not bring children's proportions at 0-10: bench/results/fas_recipe.md, latest section)
+# and does not bring children's proportions at 0-10: bench/results/fas_recipe.md, "Is the penalty on the change ...")
 DEMO_LONG_FAS_RES ?= 10
 # Adam steps refitting the AIFR model's age estimator on the frozen features before FAS (--fas-age-head-steps; 0: none,
 # the paper's way): FAS's age loss listens to its group logits, which AIFR's loss trains least (15_train,
