@@ -151,12 +151,12 @@ PLOTTED = dict(group_std='in group, std judge', group_strong='in group, strong j
 def plot_gains(by_it: dict, runs: list, out: Path):
     "Each later run's paired difference from the first against iterations, with its 95% band."
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
-    its = sorted(by_it)
+    its, found = sorted(by_it), {run: checkpoints(run) for run in runs[1:]}   # list each run's folder once
     fig, axs = plt.subplots(2, 3, figsize=(11, 5.6), squeeze=False)
     for ax, (k, title) in zip(axs.flat, PLOTTED.items()):
         scale = 100 if k in SHARES else 1
         for run, c in zip(runs[1:], plt.rcParams['axes.prop_cycle'].by_key()['color']):
-            v = np.array([by_it[i][str(checkpoints(run)[i])]['paired'][k] for i in its]) * scale
+            v = np.array([by_it[i][str(found[run][i])]['paired'][k] for i in its]) * scale
             ax.plot(its, v[:, 0], 'o-', color=c, ms=3, label=str(run))
             ax.fill_between(its, v[:, 1], v[:, 2], color=c, alpha=0.2)
         ax.axhline(0, color='k', lw=0.8)
