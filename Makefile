@@ -110,6 +110,11 @@ DEMO_LONG_FAS_RES ?= 10
 # by its logits) and the independent judge's in-group share falls from 33.9% to 22.6%.
 DEMO_FAS_AGE_HEAD ?= 0
 DEMO_LONG_FAS_AGE_HEAD ?= 3000
+# largest shift of the decoder's warp of the input (--decoder-warp, in half-widths; 0: none, the paper's decoder;
+# 06_gan). Not yet a default: on demo-long's recipe, one seed, 0.25 gave more children and more faces in their group
+# (bench/results/fas_recipe.md, "A decoder that moves pixels"); try `make demo-long DEMO_LONG_DECODER_WARP=0.25`.
+DEMO_DECODER_WARP ?= 0
+DEMO_LONG_DECODER_WARP ?= 0
 demo: install
 	@echo "== 1/5 synthetic faces -> $(DEMO_DATA)"
 	$(BIN)/mtlface-synth $(DEMO_DATA) --identities $(DEMO_IDENTITIES) --images-per-identity 16 --size 64 --pairs-per-fold 60 --workers 2
@@ -123,6 +128,7 @@ demo: install
 	$(BIN)/mtlface-train --preset tiny --task fas --init-from $(DEMO_RUN)/aifr/model --data $(DEMO_DATA) \
 	  --output-dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch-size 32 --fas-lr 0.001 --fas-id-loss-weight 10 \
 	  --fas-ema $(DEMO_FAS_EMA) --fas-residual-loss-weight $(DEMO_FAS_RES) --fas-age-head-steps $(DEMO_FAS_AGE_HEAD) \
+	  --decoder-warp $(DEMO_DECODER_WARP) \
 	  --mixed-precision auto --save-every 200 --eval-every 0 --eval-pairs 300
 	ln -sfn fas/model $(DEMO_RUN)/model
 	@echo "== 4/5 evaluation -> $(DEMO_RUN)/eval"
@@ -135,7 +141,8 @@ demo: install
 demo-long: install
 	$(MAKE) demo DEMO_DATA=$(DEMO_LONG_DATA) DEMO_IDENTITIES=$(DEMO_LONG_IDENTITIES) DEMO_RUN=runs/demo-long \
 	  DEMO_AIFR_ITERS=$(DEMO_LONG_AIFR_ITERS) DEMO_FAS_ITERS=$(DEMO_LONG_FAS_ITERS) DEMO_FAS_EMA=$(DEMO_LONG_FAS_EMA) \
-	  DEMO_FAS_RES=$(DEMO_LONG_FAS_RES) DEMO_FAS_AGE_HEAD=$(DEMO_LONG_FAS_AGE_HEAD)
+	  DEMO_FAS_RES=$(DEMO_LONG_FAS_RES) DEMO_FAS_AGE_HEAD=$(DEMO_LONG_FAS_AGE_HEAD) \
+	  DEMO_DECODER_WARP=$(DEMO_LONG_DECODER_WARP)
 
 # make ablations: the paper's AIFR and FAS ablations on synthetic faces, 3 seeds -> ablations/table.md, table.json, *.png
 # (resumes finished runs; delete ablations/runs to start over)

@@ -4,6 +4,11 @@ true face (the renderer's, at the group's centre age) under each row. `nbs/image
 
     python bench/aged_grid.py runs/demo-long/model --data data/synth-demo-long --out nbs/images/fas_long.png
 
+With `--vs MODEL2` it compares two models instead: for each group of `--groups`, each person's face from both models
+beside the true face, large enough to see a face's proportions:
+
+    python bench/aged_grid.py RUN_A/model --vs RUN_B/model --names paper,warp --groups 0,6 --data D --out vs.png
+
 MODEL is a model folder or a checkpoint (a `--fas-ema` checkpoint's averaged generator is used). The faces are spread
 evenly over the test list, as in `mtlface-eval`'s aged-face measures."""
 import argparse, os, sys, tempfile
@@ -33,6 +38,31 @@ def draw(model,              # a trained MTLFace (eval mode)
     save_figure(plot_aged_grid(src, seq, truths, n), out, dpi)
     return len(src), n
 
+def draw_vs(models: list, names: list, groups: list, data: Path, out: Path, faces: int = 5, dpi: int = 80):
+    "Each person's source, then per group in `groups`: both models' faces and the truth. Returns (people, columns)."
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from mtlface.core import group_names, tensor_to_image
+    from mtlface.data import read_annotations
+    from mtlface.evaluate import fas_sources
+    from mtlface.synth_data import synthetic_truth
+    n = models[0].config.n_groups
+    _, src, truths = fas_sources(read_annotations(data / 'test.txt', min_faces=1), faces, models[0].config.image_size,
+                                 n, synthetic_truth(data))
+    cols = [('source', lambda g: src)]
+    for g in groups:
+        for m, name in zip(models, names):
+            cols.append((f'{name}, {group_names(n)[g]}', lambda g_, m=m, g=g: m.generate(src, torch.full((len(src),), g))))
+        cols.append((f'truth, {group_names(n)[g]}', lambda g_, g=g: truths[:, g]))
+    with torch.no_grad(): shown = [f(None) for _, f in cols]
+    fig, axs = plt.subplots(len(src), len(cols), figsize=(1.5 * len(cols), 1.5 * len(src) + 0.3), squeeze=False)
+    for j, (title, _) in enumerate(cols):
+        axs[0, j].set_title(title, fontsize=8)
+        for i in range(len(src)): axs[i, j].imshow(tensor_to_image(shown[j][i])); axs[i, j].axis('off')
+    fig.tight_layout()
+    save_figure(fig, out, dpi)
+    return len(src), len(cols)
+
 def save_figure(fig, out: Path, dpi: int):
     "Write `fig` to `out` and close it (beside `out`, then renamed: an interrupted run leaves the old picture whole)."
     import matplotlib.pyplot as plt
@@ -49,9 +79,16 @@ def main():
     p.add_argument('--out', type=Path, required=True, help='the .png to write')
     p.add_argument('--faces', type=int, default=6, help='how many held-out people (rows)')
     p.add_argument('--dpi', type=int, default=80, help="the picture's resolution")
+    p.add_argument('--vs', type=Path, default=None, help='a second model to compare with, face by face')
+    p.add_argument('--names', default='first,second', help="with --vs: the two models' names in the titles")
+    p.add_argument('--groups', default='0,6', help='with --vs: the target groups to show, comma-separated')
     a = p.parse_args()
-    if not is_model(a.model):
-        refuse(f'{a.model}: no config.json: not a model folder or checkpoint')
+    for m in (a.model, a.vs):
+        if m is not None and not is_model(m): refuse(f'{m}: no config.json: not a model folder or checkpoint')
+    names = a.names.split(',')
+    if len(names) != 2 or not all(names): refuse(f'--names {a.names}: give two names, comma-separated')
+    try: groups = [int(g) for g in a.groups.split(',')]
+    except ValueError: refuse(f'--groups {a.groups}: give group numbers, comma-separated')
     if not (a.data / 'test.txt').exists(): refuse(f'{a.data / "test.txt"}: no such annotation list')
     if a.faces < 1: refuse(f'--faces {a.faces}: must be at least 1')
     if a.dpi < 10: refuse(f'--dpi {a.dpi}: must be at least 10')
@@ -60,7 +97,14 @@ def main():
     from mtlface.synth_data import synthetic_truth
     if synthetic_truth(a.data) is None:
         refuse(f'{a.data}: no metadata.json: only a set written by mtlface-synth has true aged faces')
-    people, n = draw(load_model(a.model), a.data, a.out, a.faces, a.dpi)
-    print(f'{a.out}: {people} faces × {n} groups, the truth under each')
+    if a.vs is None:
+        people, n = draw(load_model(a.model), a.data, a.out, a.faces, a.dpi)
+        print(f'{a.out}: {people} faces × {n} groups, the truth under each'); return
+    models = [load_model(a.model), load_model(a.vs)]
+    n = models[0].config.n_groups
+    if models[1].config.n_groups != n: refuse(f'--vs {a.vs}: {models[1].config.n_groups} age groups, {a.model} has {n}')
+    if bad := [g for g in groups if not 0 <= g < n]: refuse(f'--groups {a.groups}: {bad[0]} is not a group of 0..{n - 1}')
+    people, cols = draw_vs(models, names, groups, a.data, a.out, a.faces, a.dpi)
+    print(f'{a.out}: {people} faces × {cols} columns ({", ".join(names)} and the truth at groups {a.groups})')
 
 if __name__ == '__main__': main()

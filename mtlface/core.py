@@ -73,7 +73,7 @@ ARCH_FIELDS = (  # fields that change the shape or meaning of saved weights
     'embedding_dim',
     'afd_pool_sizes', 'afd_reduction', 'afd_pool_merge', 'afd_age_part', 'n_groups', 'max_age', 'age_hidden',
     'head', 'num_classes', 'icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditioning',
-    'decoder_out_width', 'disc_width', 'disc_layers', 'disc_spectral_norm')
+    'decoder_out_width', 'decoder_warp', 'disc_width', 'disc_layers', 'disc_spectral_norm')
 
 # %% ../nbs/00_core.ipynb #98ccea5d
 @dataclass
@@ -114,6 +114,8 @@ class MTLFaceConfig:
     icm_blocks: int = 4                # identity conditional blocks in the ICM
     conditioning: str = 'icm'          # 'icm' or 'onehot' (the ablation baseline)
     decoder_out_width: int = 32        # channels of the last decoder block before the conv1×1 to RGB
+    decoder_warp: float = 0.0          # largest shift of the decoder's warp of the input, in half-widths (0: no
+                                       # warp, the paper's decoder; not in the paper, see 06_gan)
     disc_width: int = 64               # channels of the first discriminator conv
     disc_layers: int = 4               # R: stride-2 convs of the PatchGAN
     disc_spectral_norm: str = 'middle' # 'middle': SN on the convs between the first and the output (authors' code);
@@ -158,6 +160,7 @@ class MTLFaceConfig:
             ('disc_spectral_norm', self.disc_spectral_norm in ('middle', 'all'), "must be 'middle' or 'all'"),
             ('fas_age_bn', self.fas_age_bn in ('batch', 'running'), "must be 'batch' or 'running'"),
             ('fas_residual_loss_weight', self.fas_residual_loss_weight >= 0, 'must be at least 0'),
+            ('decoder_warp', 0 <= self.decoder_warp <= 1, 'must be in [0, 1] (half-widths of the image)'),
             ('disc_layers', self.disc_layers >= 1 and self.image_size // 2 ** self.disc_layers >= 4,
              'needs at least one layer and a 4×4 map after the last stride-2 conv'),
         ]

@@ -12,7 +12,7 @@ from .core import MTLFaceConfig, count_parameters, format_count
 from .icm import build_conditioner, one_hot_map
 
 # %% auto #0
-__all__ = ['UpBlock', 'init_normal', 'Decoder', 'Generator', 'PatchDiscriminator', 'group_following_error']
+__all__ = ['UpBlock', 'init_normal', 'warp_faces', 'Decoder', 'Generator', 'PatchDiscriminator', 'group_following_error']
 
 # %% ../nbs/06_gan.ipynb #5fd8b034
 def _preact_pair(c_in: int, c_out: int) -> nn.Sequential:
@@ -48,15 +48,29 @@ def init_normal(module: nn.Module,  # initialised in place, every Conv2d
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None: nn.init.zeros_(m.bias)
 
+# %% ../nbs/06_gan.ipynb #b2d1e8f3
+def warp_faces(images: torch.Tensor,  # (B, C, H, W) faces or feature maps
+               flow: torch.Tensor     # (B, 2, h, w) shift (x, y) in half-widths of the image, any h×w (upsampled)
+              ) -> torch.Tensor:
+    "Resample `images` at each pixel's position plus `flow`; outside the image the border pixels repeat."
+    B, _, H, W = images.shape
+    flow = F.interpolate(flow.to(images.dtype), size=(H, W), mode='bilinear', align_corners=False)
+    eye = torch.eye(2, 3, device=images.device, dtype=images.dtype).expand(B, 2, 3)
+    grid = F.affine_grid(eye, [B, 1, H, W], align_corners=False) + flow.permute(0, 2, 3, 1)
+    return F.grid_sample(images, grid, mode='bilinear', padding_mode='border', align_corners=False)
+
+
 # %% ../nbs/06_gan.ipynb #8d906616
 class Decoder(nn.Module):
-    "Decode the age condition with skips (x2, x3, x4, image) to an aged face: image + residual."
-    def __init__(self, cfg: MTLFaceConfig):  # stage_widths, decoder_out_width
+    "Decode the age condition with skips (x2, x3, x4, image) to an aged face: image (warped if asked) + residual."
+    def __init__(self, cfg: MTLFaceConfig):  # stage_widths, decoder_out_width, decoder_warp
         super().__init__()
         w1, w2, w3, w4 = cfg.stage_widths
         self.up1, self.up2 = UpBlock(w4, w3, w3), UpBlock(w3, w2, w2)
         self.up3, self.up4 = UpBlock(w2, w1, w1), UpBlock(w1, 3, cfg.decoder_out_width)
         self.to_rgb = nn.Conv2d(cfg.decoder_out_width, 3, 1)
+        self.warp = cfg.decoder_warp                                  # 0: the paper's decoder, no flow head
+        self.to_flow = nn.Conv2d(w2, 2, 3, 1, 1) if self.warp else None
 
     def forward(self, condition,  # (B, C, s, s) output of the conditioner
                 levels,           # (x1, …, x5) of the encoder
@@ -65,9 +79,12 @@ class Decoder(nn.Module):
         "condition (B, C, s, s); levels (x1..x5) from the encoder; images (B, 3, H, W) → (B, 3, H, W)."
         h = self.up1(condition, levels[3])   # (B, w3, H/8, W/8)
         h = self.up2(h, levels[2])           # (B, w2, H/4, W/4)
+        if self.to_flow is not None:         # move the source's pixels before the residual paints on them
+            images = warp_faces(images, self.warp * torch.tanh(self.to_flow(h)))
         h = self.up3(h, levels[1])           # (B, w1, H/2, W/2)
         h = self.up4(h, images)              # (B, out, H, W)
         return images + self.to_rgb(h)
+
 
 # %% ../nbs/06_gan.ipynb #9e35e2bb
 class Generator(nn.Module):

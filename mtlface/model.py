@@ -289,6 +289,7 @@ MTLFace.from_pretrained = staticmethod(from_pretrained)
 
 # %% ../nbs/08_model.ipynb #2d9e4424
 SYNTHESIS_FIELDS = ('icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditioning', 'decoder_out_width',
+                    'decoder_warp',
                     'disc_width', 'disc_layers', 'disc_spectral_norm', 'fas_gan_loss_weight', 'fas_id_loss_weight',
                     'fas_age_loss_weight', 'fas_age_bn',
                     'fas_residual_loss_weight')   # the synthesis side: free when FAS starts from AIFR

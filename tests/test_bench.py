@@ -78,12 +78,30 @@ def test_aged_grid_takes_a_training_checkpoint(setup, tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / 'g.png').stat().st_size > 0
 
+def test_aged_grid_vs_draws_two_models_and_the_truth(setup, tmp_path):
+    from PIL import Image
+    out = tmp_path / 'vs.png'
+    r = grid(setup / 'model', '--vs', setup / 'model', '--names', 'a,b', '--groups', '0,3,6', '--data', setup / 'data',
+             '--out', out, '--faces', '2', '--dpi', '30')
+    assert r.returncode == 0, r.stderr
+    assert '2 faces × 10 columns (a, b and the truth at groups 0,3,6)' in r.stdout   # source + 3 × (a, b, truth)
+    w, h = Image.open(out).size
+    assert w > 4 * h                                                             # ten columns of two rows
+
 @pytest.mark.parametrize('args, says', [
     (['{root}/nowhere', '--data', '{root}/data', '--out', '{root}/g.png'], 'nowhere: no config.json'),
     (['{root}/model', '--data', '{root}', '--out', '{root}/g.png'], 'test.txt: no such annotation list'),
     (['{root}/model', '--data', '{root}/data', '--out', '{root}/g.png', '--faces', '0'], '--faces 0: must be at least 1'),
     (['{root}/model', '--data', '{root}/data', '--out', '{root}/g.jpg'], 'must end in .png'),
     (['{root}/model', '--data', '{root}/data', '--out', '{root}/no/g.png'], 'no folder'),
+    (['{root}/model', '--vs', '{root}/nowhere', '--data', '{root}/data', '--out', '{root}/g.png'],
+     'nowhere: no config.json'),
+    (['{root}/model', '--vs', '{root}/model', '--names', 'one', '--data', '{root}/data', '--out', '{root}/g.png'],
+     '--names one: give two names'),
+    (['{root}/model', '--vs', '{root}/model', '--groups', '0,x', '--data', '{root}/data', '--out', '{root}/g.png'],
+     '--groups 0,x: give group numbers'),
+    (['{root}/model', '--vs', '{root}/model', '--groups', '0,7', '--data', '{root}/data', '--out', '{root}/g.png'],
+     '--groups 0,7: 7 is not a group of 0..6'),
 ])
 def test_aged_grid_bad_input(setup, args, says):
     old = setup / 'g.png'; old.write_bytes(b'an earlier picture')

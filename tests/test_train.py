@@ -180,6 +180,27 @@ def test_fas_residual_penalty_is_trained_and_saved(data, one_process_accumulatin
     assert all(h['fas/res'] > 0 for h in hist) and len(hist) == 2
     assert from_pretrained(tmp_path / 'model').config.fas_residual_loss_weight == 20
 
+def test_fas_decoder_warp_is_trained_saved_and_reloaded(data, one_process_accumulating, tmp_path):
+    """`--decoder-warp`: FAS from an AIFR model gains the flow head, trains it, and the saved model reloads it (the
+    same aged faces); a value outside [0, 1] is one line and exit status 2, before anything is written."""
+    run(train_cmd(tmp_path, data, '--task', 'fas', '--init-from', one_process_accumulating / 'model',
+                  '--decoder-warp', '0.25', '--iterations', '2', '--save-every', '1', '--keep-checkpoints', '5'))
+    model = from_pretrained(tmp_path / 'model').eval()
+    assert model.config.decoder_warp == 0.25 and model.generator.decoder.to_flow is not None
+    torch.manual_seed(0); faces = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        a, b = model.generate(faces, torch.tensor([0, 6])), from_pretrained(tmp_path / 'model').eval().generate(
+            faces, torch.tensor([0, 6]))
+    assert torch.equal(a, b)
+    flow = lambda it: from_pretrained(tmp_path / 'checkpoints' / f'iter_{it:07d}' / 'model').generator.decoder.to_flow
+    assert not torch.equal(flow(1).weight, flow(2).weight)                 # the second step moved the flow head
+    r = subprocess.run([str(BIN / 'mtlface-train'), '--task', 'fas', '--init-from', str(one_process_accumulating / 'model'),
+                        '--data', str(data), '--output-dir', str(tmp_path / 'bad'), '--decoder-warp', '1.5'],
+                       capture_output=True, text=True, env=cpu_env())
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        'mtlface-train: --decoder-warp 1.5: must be in [0, 1] (half-widths of the image)']
+    assert not (tmp_path / 'bad').exists()
+
 def test_fas_age_head_refit_happens_once_and_resumes(data, one_process_accumulating, tmp_path):
     """`--fas-age-head-steps`: A is refit before the first FAS step (age_head.json, training.json), only A changes on
     the recognition side, and a run stopped after 2 steps resumes (without refitting again) to the same model as 4
