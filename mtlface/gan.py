@@ -59,7 +59,6 @@ def warp_faces(images: torch.Tensor,  # (B, C, H, W) faces or feature maps
     grid = F.affine_grid(eye, [B, 1, H, W], align_corners=False) + flow.permute(0, 2, 3, 1)
     return F.grid_sample(images, grid, mode='bilinear', padding_mode='border', align_corners=False)
 
-
 # %% ../nbs/06_gan.ipynb #8d906616
 class Decoder(nn.Module):
     "Decode the age condition with skips (x2, x3, x4, image) to an aged face: image (warped if asked) + residual."
@@ -84,7 +83,6 @@ class Decoder(nn.Module):
         h = self.up3(h, levels[1])           # (B, w1, H/2, W/2)
         h = self.up4(h, images)              # (B, out, H, W)
         return images + self.to_rgb(h)
-
 
 # %% ../nbs/06_gan.ipynb #9e35e2bb
 class Generator(nn.Module):
