@@ -49,16 +49,16 @@ def draw_vs(models: list, names: list, groups: list, data: Path, out: Path, face
     n = models[0].config.n_groups
     _, src, truths = fas_sources(read_annotations(data / 'test.txt', min_faces=1), faces, models[0].config.image_size,
                                  n, synthetic_truth(data))
-    cols = [('source', lambda g: src)]
-    for g in groups:
-        for m, name in zip(models, names):
-            cols.append((f'{name}, {group_names(n)[g]}', lambda g_, m=m, g=g: m.generate(src, torch.full((len(src),), g))))
-        cols.append((f'truth, {group_names(n)[g]}', lambda g_, g=g: truths[:, g]))
-    with torch.no_grad(): shown = [f(None) for _, f in cols]
+    cols = [('source', src)]                      # (title, faces (S, 3, H, W)) per column
+    with torch.no_grad():
+        for g in groups:
+            target = torch.full((len(src),), g)
+            cols += [(f'{name}, {group_names(n)[g]}', m.generate(src, target)) for m, name in zip(models, names)]
+            cols.append((f'truth, {group_names(n)[g]}', truths[:, g]))
     fig, axs = plt.subplots(len(src), len(cols), figsize=(1.5 * len(cols), 1.5 * len(src) + 0.3), squeeze=False)
-    for j, (title, _) in enumerate(cols):
+    for j, (title, shown) in enumerate(cols):
         axs[0, j].set_title(title, fontsize=8)
-        for i in range(len(src)): axs[i, j].imshow(tensor_to_image(shown[j][i])); axs[i, j].axis('off')
+        for i in range(len(src)): axs[i, j].imshow(tensor_to_image(shown[i])); axs[i, j].axis('off')
     fig.tight_layout()
     save_figure(fig, out, dpi)
     return len(src), len(cols)
@@ -103,7 +103,8 @@ def main():
     models = [load_model(a.model), load_model(a.vs)]
     n = models[0].config.n_groups
     if models[1].config.n_groups != n: refuse(f'--vs {a.vs}: {models[1].config.n_groups} age groups, {a.model} has {n}')
-    if bad := [g for g in groups if not 0 <= g < n]: refuse(f'--groups {a.groups}: {bad[0]} is not a group of 0..{n - 1}')
+    if bad := [g for g in groups if not 0 <= g < n]:
+        refuse(f'--groups {a.groups}: {bad[0]} is not a group of 0..{n - 1}')
     people, cols = draw_vs(models, names, groups, a.data, a.out, a.faces, a.dpi)
     print(f'{a.out}: {people} faces × {cols} columns ({", ".join(names)} and the truth at groups {a.groups})')
 
