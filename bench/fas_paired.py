@@ -8,9 +8,10 @@ difference from the first with a paired 95% interval (4,000 bootstrap resamples 
 Runs of one recipe differ by several points on 200 faces, so two models are told apart by pairing: both age the
 same faces (`mtlface-eval`'s 200 sources), and each face's difference is resampled. Judged in fp32 by two AgeCNNs:
 "std", trained as `mtlface-eval` trains its judge, and "strong", `bench/fas_judge.py`'s. Both are cached in the
-data folder. MODEL is a model folder or a checkpoint (a `--fas-ema` checkpoint's averaged generator is used).
-With `--by-checkpoint` the arguments are training runs (`mtlface-train --output-dir` folders), compared at every
-iteration all of them saved a checkpoint for; `--plot` draws each run's paired difference against iterations."""
+data folder; the strong one takes about 20 minutes to train on one core, and `--strong-steps 0` leaves it out.
+MODEL is a model folder or a checkpoint (a `--fas-ema` checkpoint's averaged generator is used). With
+`--by-checkpoint` the arguments are training runs (`mtlface-train --output-dir` folders), compared at every iteration
+all of them saved a checkpoint for; `--plot` draws each run's paired difference against iterations."""
 import argparse, json, sys
 from pathlib import Path
 import numpy as np
@@ -94,7 +95,8 @@ def add_options(p: argparse.ArgumentParser):
     p.add_argument('--faces', type=int, default=200, help="source faces (mtlface-eval's 200 by default)")
     p.add_argument('--std-steps', type=int, default=1000, help="the std judge's training steps (mtlface-eval's)")
     p.add_argument('--std-renders', type=int, default=12, help="renders per training person for the std judge")
-    p.add_argument('--strong-steps', type=int, default=3000, help="the strong judge's training steps")
+    p.add_argument('--strong-steps', type=int, default=3000,
+                   help="the strong judge's training steps (0: no strong judge, std only; training one takes minutes)")
     p.add_argument('--strong-renders', type=int, default=120, help="renders per training person for the strong judge")
     p.add_argument('--json', type=Path, default=None, help='also write the measures here')
 
@@ -105,8 +107,9 @@ def check_options(a, models: list, refuse):
     if not (a.data / 'test.txt').exists(): refuse(f'{a.data / "test.txt"}: no such annotation list')
     if not (a.data / 'metadata.json').exists():
         refuse(f'{a.data}: no metadata.json: only a set written by mtlface-synth has true aged faces')
-    for opt in ('faces', 'std_steps', 'strong_steps', 'std_renders', 'strong_renders'):
+    for opt in ('faces', 'std_steps', 'std_renders', 'strong_renders'):
         if getattr(a, opt) < 1: refuse(f"--{opt.replace('_', '-')} {getattr(a, opt)}: must be at least 1")
+    if a.strong_steps < 0: refuse(f'--strong-steps {a.strong_steps}: must be at least 0 (0: no strong judge)')
     if a.json is not None and not a.json.parent.is_dir(): refuse(f'--json {a.json}: no folder {a.json.parent}')
 
 def sources_and_judges(a, cfg) -> tuple:
@@ -118,8 +121,8 @@ def sources_and_judges(a, cfg) -> tuple:
     recs = read_annotations(a.data / 'test.txt', min_faces=1)
     recs = [recs[i] for i in spread_indices(len(recs), 400)]  # mtlface-eval's max_faces, then its FAS sources
     pick, src, truths = fas_sources(recs, a.faces, cfg.image_size, cfg.n_groups, synthetic_truth(a.data))
-    judges = dict(std=std_judge(a.data, cfg.image_size, a.std_steps, a.std_renders),
-                  strong=strong_judge(a.data, cfg.image_size, a.strong_renders, a.strong_steps).eval())
+    judges = dict(std=std_judge(a.data, cfg.image_size, a.std_steps, a.std_renders))
+    if a.strong_steps: judges['strong'] = strong_judge(a.data, cfg.image_size, a.strong_renders, a.strong_steps).eval()
     return pick, src, truths, judges
 
 def checkpoints(run: Path) -> dict:
@@ -152,8 +155,10 @@ def plot_gains(by_it: dict, runs: list, out: Path):
     "Each later run's paired difference from the first against iterations, with its 95% band."
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     its, found = sorted(by_it), {run: checkpoints(run) for run in runs[1:]}   # list each run's folder once
-    fig, axs = plt.subplots(2, 3, figsize=(11, 5.6), squeeze=False)
-    for ax, (k, title) in zip(axs.flat, PLOTTED.items()):
+    judged = by_it[its[0]][str(found[runs[1]][its[0]])]['paired']            # without a strong judge: 4 panels
+    shown = {k: t for k, t in PLOTTED.items() if k in judged}
+    fig, axs = plt.subplots(2, len(shown) // 2, figsize=(11 * len(shown) / 6, 5.6), squeeze=False)
+    for ax, (k, title) in zip(axs.flat, shown.items()):
         scale = 100 if k in SHARES else 1
         for run, c in zip(runs[1:], plt.rcParams['axes.prop_cycle'].by_key()['color']):
             v = np.array([by_it[i][str(found[run][i])]['paired'][k] for i in its]) * scale

@@ -127,7 +127,8 @@ def test_fas_paired_a_model_against_itself_differs_by_nothing(setup, tmp_path):
     (['{root}/nowhere', '--data', '{root}/data'], 'nowhere: no config.json'),
     (['{root}/model', '--data', '{root}'], 'test.txt: no such annotation list'),
     (['{root}/model', '--data', '{root}/data', '--faces', '0'], '--faces 0: must be at least 1'),
-    (['{root}/model', '--data', '{root}/data', '--strong-steps', '0'], '--strong-steps 0: must be at least 1'),
+    (['{root}/model', '--data', '{root}/data', '--strong-steps', '-1'], '--strong-steps -1: must be at least 0'),
+    (['{root}/model', '--data', '{root}/data', '--std-steps', '0'], '--std-steps 0: must be at least 1'),
     (['{root}/model', '--data', '{root}/data', '--json', '{root}/no/p.json'], 'no folder'),
 ])
 def test_fas_paired_bad_input(setup, args, says):
@@ -153,6 +154,22 @@ def test_fas_paired_by_checkpoint_pairs_runs_at_common_iterations(setup, tmp_pat
     assert all(v == [0.0, 0.0, 0.0] for v in later['paired'].values())   # the same weights at the same iteration
     assert r.stdout.count('=== iteration') == 2 and r.stdout.count('\ntruth\n') == 1   # baselines printed once
     assert Image.open(tmp_path / 'gain.png').size[0] > 500
+
+def test_fas_paired_without_the_strong_judge_measures_and_plots_the_rest(setup, tmp_path):
+    "`--strong-steps 0`: only the std judge (no strong judge trained or cached), and a plot of four panels."
+    import json
+    from PIL import Image
+    a, b = fake_run(tmp_path / 'a', setup / 'model', (2, 4)), fake_run(tmp_path / 'b', setup / 'model', (2, 4))
+    quick = list(QUICK); quick[quick.index('--strong-steps') + 1] = '0'
+    r = paired(a, b, '--data', setup / 'data', '--by-checkpoint', '--plot', tmp_path / 'gain.png',
+               '--json', tmp_path / 'p.json', *quick)
+    assert r.returncode == 0, r.stderr
+    later = json.loads((tmp_path / 'p.json').read_text())['4'][str(b / 'checkpoints' / 'iter_0000004')]
+    assert 'group_std' in later['paired'] and not any('strong' in k for k in later['paired'])
+    assert list(later['rises_per_step']) == ['std']
+    assert not list((setup / 'data').glob('.fas_judge_*_0_*'))                 # no zero-step judge cached
+    w, h = Image.open(tmp_path / 'gain.png').size
+    assert w < h * 1.6                              # 2 x 2 panels (733 x 560 px), not 2 x 3 (1100 x 560)
 
 @pytest.mark.parametrize('args, says', [
     (['{root}/model', '{root}/model', '--data', '{root}/data', '--plot', '{root}/g.png'], '--plot needs --by-checkpoint'),
