@@ -72,7 +72,7 @@ test: install check-export check-readme nbtest pytest
 # second), 1,500 iterations with the generator's weights averaged (--fas-ema 0.99) and a penalty on the change
 # (--fas-residual-loss-weight 20, not in the paper: without it the generator leaves faint artefacts on the pixels
 # ageing leaves alone, and SSIM to the true older face stays under the unchanged input's); without bf16 units (fp32,
-# 0.73 s an iteration) 250 iterations, no average. The numbers: bench/results/fas_recipe.md.
+# about 0.25 s an iteration of batch 8) 700 iterations of batch 8, no average. The numbers: bench/results/fas_recipe.md.
 # `make demo-long` trains FAS for DEMO_LONG_FAS_ITERS into runs/demo-long (see `make help` for how long).
 # --mixed-precision auto: bf16 only where this CPU has bf16 units (a bf16 GEMM ran 80x slower on one without AVX-512).
 DEMO_DATA ?= data/synth-demo
@@ -81,7 +81,12 @@ DEMO_IDENTITIES ?= 120
 # 1 where this CPU has bf16 units (what `--mixed-precision auto` measures); evaluated when a recipe runs, after install
 DEMO_BF16 = $(shell $(PY) -c "from mtlface.train import pick_mixed_precision as p; print(int(p('auto') == 'bf16'))")
 DEMO_AIFR_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,600)
-DEMO_FAS_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,250)
+DEMO_FAS_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,700)
+# FAS batch: without bf16 units, 8: the generator learns more per step than per face, so in FAS's same 3 minutes
+# 700 steps of 8 put 16.8% of faces in their group against 15.1% for 250 of 32 (input 14.3%; paired +1.6 [0.4, 2.9]),
+# at a small cost in SSIM (0.566 against 0.573; bench/results/fas_recipe.md, "Smaller FAS batches"). With bf16 units
+# 32, as measured there; batch 8 is not yet timed on such a CPU (`make demo DEMO_FAS_BATCH=8 DEMO_FAS_ITERS=4500`).
+DEMO_FAS_BATCH ?= $(if $(filter 1,$(DEMO_BF16)),32,8)
 # demo-long: 9,000 FAS iterations (bench/results/fas_recipe.md, "More FAS iterations and the monotone share"). Against
 # 7,000: +3 points of faces in their group (paired over the same faces, clear of noise for each of three runs) and
 # 87-92.5% of faces ordered by age in four runs (83.5% in the one at 7,000); 12,000 adds nothing. About 10 min more.
@@ -126,7 +131,7 @@ demo: install
 	  --save-every 200 --eval-every $(DEMO_AIFR_ITERS) --eval-pairs 300
 	@echo "== 3/5 FAS: ageing on top of the frozen AIFR encoder -> $(DEMO_RUN)/fas"
 	$(BIN)/mtlface-train --preset tiny --task fas --init-from $(DEMO_RUN)/aifr/model --data $(DEMO_DATA) \
-	  --output-dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch-size 32 --fas-lr 0.001 --fas-id-loss-weight 10 \
+	  --output-dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch-size $(DEMO_FAS_BATCH) --fas-lr 0.001 --fas-id-loss-weight 10 \
 	  --fas-ema $(DEMO_FAS_EMA) --fas-residual-loss-weight $(DEMO_FAS_RES) --fas-age-head-steps $(DEMO_FAS_AGE_HEAD) \
 	  --decoder-warp $(DEMO_DECODER_WARP) \
 	  --mixed-precision auto --save-every 200 --eval-every 0 --eval-pairs 300
@@ -142,7 +147,7 @@ demo-long: install
 	$(MAKE) demo DEMO_DATA=$(DEMO_LONG_DATA) DEMO_IDENTITIES=$(DEMO_LONG_IDENTITIES) DEMO_RUN=runs/demo-long \
 	  DEMO_AIFR_ITERS=$(DEMO_LONG_AIFR_ITERS) DEMO_FAS_ITERS=$(DEMO_LONG_FAS_ITERS) DEMO_FAS_EMA=$(DEMO_LONG_FAS_EMA) \
 	  DEMO_FAS_RES=$(DEMO_LONG_FAS_RES) DEMO_FAS_AGE_HEAD=$(DEMO_LONG_FAS_AGE_HEAD) \
-	  DEMO_DECODER_WARP=$(DEMO_LONG_DECODER_WARP)
+	  DEMO_DECODER_WARP=$(DEMO_LONG_DECODER_WARP) DEMO_FAS_BATCH=32
 
 # make ablations: the paper's AIFR and FAS ablations on synthetic faces, 3 seeds -> ablations/table.md, table.json, *.png
 # (resumes finished runs; delete ablations/runs to start over)
