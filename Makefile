@@ -87,6 +87,8 @@ DEMO_FAS_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,700)
 # at a small cost in SSIM (0.566 against 0.573; bench/results/fas_recipe.md, "Smaller FAS batches"). With bf16 units
 # 32, as measured there; batch 8 is not yet timed on such a CPU (`make demo DEMO_FAS_BATCH=8 DEMO_FAS_ITERS=4500`).
 DEMO_FAS_BATCH ?= $(if $(filter 1,$(DEMO_BF16)),32,8)
+# demo-long: batch 32 on any CPU (its recipe was measured so)
+DEMO_LONG_FAS_BATCH ?= 32
 # demo-long: 9,000 FAS iterations (bench/results/fas_recipe.md, "More FAS iterations and the monotone share"). Against
 # 7,000: +3 points of faces in their group (paired over the same faces, clear of noise for each of three runs) and
 # 87-92.5% of faces ordered by age in four runs (83.5% in the one at 7,000); 12,000 adds nothing. About 10 min more.
@@ -131,8 +133,9 @@ demo: install
 	  --save-every 200 --eval-every $(DEMO_AIFR_ITERS) --eval-pairs 300
 	@echo "== 3/5 FAS: ageing on top of the frozen AIFR encoder -> $(DEMO_RUN)/fas"
 	$(BIN)/mtlface-train --preset tiny --task fas --init-from $(DEMO_RUN)/aifr/model --data $(DEMO_DATA) \
-	  --output-dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch-size $(DEMO_FAS_BATCH) --fas-lr 0.001 --fas-id-loss-weight 10 \
-	  --fas-ema $(DEMO_FAS_EMA) --fas-residual-loss-weight $(DEMO_FAS_RES) --fas-age-head-steps $(DEMO_FAS_AGE_HEAD) \
+	  --output-dir $(DEMO_RUN)/fas --iterations $(DEMO_FAS_ITERS) --batch-size $(DEMO_FAS_BATCH) \
+	  --fas-lr 0.001 --fas-id-loss-weight 10 --fas-ema $(DEMO_FAS_EMA) \
+	  --fas-residual-loss-weight $(DEMO_FAS_RES) --fas-age-head-steps $(DEMO_FAS_AGE_HEAD) \
 	  --decoder-warp $(DEMO_DECODER_WARP) \
 	  --mixed-precision auto --save-every 200 --eval-every 0 --eval-pairs 300
 	ln -sfn fas/model $(DEMO_RUN)/model
@@ -147,7 +150,7 @@ demo-long: install
 	$(MAKE) demo DEMO_DATA=$(DEMO_LONG_DATA) DEMO_IDENTITIES=$(DEMO_LONG_IDENTITIES) DEMO_RUN=runs/demo-long \
 	  DEMO_AIFR_ITERS=$(DEMO_LONG_AIFR_ITERS) DEMO_FAS_ITERS=$(DEMO_LONG_FAS_ITERS) DEMO_FAS_EMA=$(DEMO_LONG_FAS_EMA) \
 	  DEMO_FAS_RES=$(DEMO_LONG_FAS_RES) DEMO_FAS_AGE_HEAD=$(DEMO_LONG_FAS_AGE_HEAD) \
-	  DEMO_DECODER_WARP=$(DEMO_LONG_DECODER_WARP) DEMO_FAS_BATCH=32
+	  DEMO_DECODER_WARP=$(DEMO_LONG_DECODER_WARP) DEMO_FAS_BATCH=$(DEMO_LONG_FAS_BATCH)
 
 # make ablations: the paper's AIFR and FAS ablations on synthetic faces, 3 seeds -> ablations/table.md, table.json, *.png
 # (resumes finished runs; delete ablations/runs to start over)

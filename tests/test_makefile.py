@@ -28,6 +28,7 @@ def test_demo_fas_batch_and_iterations_follow_the_cpu(target, bf16, batch, itera
     assert (option(cmd, 'batch-size'), option(cmd, 'iterations')) == (batch, iterations)
 
 
-def test_the_demo_fas_batch_can_be_chosen():
+def test_the_fas_batch_can_be_chosen():
     cmd = fas_command('demo', 'DEMO_BF16=1', 'DEMO_FAS_BATCH=8', 'DEMO_FAS_ITERS=4500')
     assert (option(cmd, 'batch-size'), option(cmd, 'iterations')) == ('8', '4500')
+    assert option(fas_command('demo-long', 'DEMO_BF16=1', 'DEMO_LONG_FAS_BATCH=16'), 'batch-size') == '16'
