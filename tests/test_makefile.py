@@ -15,6 +15,7 @@ def fas_command(target: str, *overrides: str) -> str:
 
 
 def option(command: str, name: str) -> str:
+    "The value of `--name` in `command`."
     return re.search(rf'--{name} (\S+)', command).group(1)
 
 
