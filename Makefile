@@ -78,8 +78,10 @@ test: install check-export check-readme nbtest pytest
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
 DEMO_IDENTITIES ?= 120
-# 1 where this CPU has bf16 units (what `--mixed-precision auto` measures); evaluated when a recipe runs, after install
-DEMO_BF16 = $(shell $(PY) -c "from mtlface.train import pick_mixed_precision as p; print(int(p('auto') == 'bf16'))")
+# 1 where this CPU has bf16 units (what `--mixed-precision auto` measures); evaluated when a recipe first uses it (after
+# install) and then kept: each evaluation imports torch and times a GEMM (about 3 s), and the recipe uses it six times
+DEMO_BF16 = $(eval DEMO_BF16 := $$(shell $(PY) -c "from mtlface.train import pick_mixed_precision as p; \
+  print(int(p('auto') == 'bf16'))"))$(DEMO_BF16)
 DEMO_AIFR_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,600)
 DEMO_FAS_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,700)
 # FAS batch: without bf16 units, 8: the generator learns more per step than per face, so in FAS's same 3 minutes
