@@ -20,7 +20,7 @@ import zipfile
 from .core import (OneLineParser, OptionError, UsageError, check_free_space, check_options, check_writable,
                           cli_flag, comma_list, format_bytes, one_line, run_command)
 from .data import DataFormatError, load_image, read_verification_bin
-from .evaluate import quick_eval
+from .evaluate import quick_eval, to_channels_last
 from .datasets import ReportingDataset, ReportingLoader, collate_or_error
 from .datasets import (FaceDataset, FASDataset, FaceTransform, IterationBatchSampler, RecordsFaceSource,
                               RecFaceSource, faces_with_age)
@@ -674,7 +674,7 @@ def build_run(cfg: TrainConfig,            # the recipe
     if cfg.task == 'fas': model.freeze_encoder(True)
     if cfg.sync_bn: model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     # before the optimisers see the parameters
-    if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
+    if cfg.channels_last: model = to_channels_last(model)
     opts = build_optimizers(model, cfg)
     check_free_space(cfg.output_dir, run_bytes(model, opts) + run_bytes(model, {}) // 2,
                      'a checkpoint and the final model')
