@@ -286,18 +286,18 @@ def ssim(x: torch.Tensor,         # (B, C, H, W) images
          chunk: int = 16          # images at a time: small float64 blocks stay in the CPU's cache
         ) -> torch.Tensor:
     "Mean SSIM per image of (B, C, H, W) tensors (default range 2 for images in [−1, 1]); 'valid' windows."
-    if len(x) > chunk: return torch.cat([ssim(x[i:i + chunk], y[i:i + chunk], data_range, chunk)
-                                         for i in range(0, len(x), chunk)])
-    x, y = x.double(), y.double()
     g = _gaussian_window().to(x.device)
     by, bxt = _band(x.shape[-2], g), _band(x.shape[-1], g).T              # (H − 10, H) and (W, W − 10)
     # the separable window as two matrix products (BLAS): 16x faster than a grouped float64 convolution
     blur = lambda t: by @ t @ bxt                                         # (B, C, H − 10, W − 10) local means
-    mx, my = blur(x), blur(y)
-    vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
-    return s.mean((1, 2, 3)).float()
+    def block(x, y):
+        x, y = x.double(), y.double()
+        mx, my = blur(x), blur(y)
+        vx, vy, cxy = blur(x * x) - mx ** 2, blur(y * y) - my ** 2, blur(x * y) - mx * my
+        s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))
+        return s.mean((1, 2, 3)).float()
+    return torch.cat([block(x[i:i + chunk], y[i:i + chunk]) for i in range(0, max(len(x), 1), chunk)])
 
 def ground_truth_error(aged: torch.Tensor,  # (B, 3, H, W) aged faces in [−1, 1]
                        truth: torch.Tensor  # (B, 3, H, W) the true faces at the target age, in [−1, 1]
