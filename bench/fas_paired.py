@@ -4,6 +4,7 @@ difference from the first with a paired 95% interval (4,000 bootstrap resamples 
 
     python bench/fas_paired.py runs/a/fas/model runs/b/fas/model --data data/synth-demo-long --json out.json
     python bench/fas_paired.py runs/a/fas runs/b/fas --data data/synth-demo-long --by-checkpoint --plot gain.png
+    python bench/fas_paired.py runs/a/fas runs/b/fas --data D --by-checkpoint --levels levels.png --names 'a,b'
 
 Runs of one recipe differ by several points on 200 faces, so two models are told apart by pairing: both age the
 same faces (`mtlface-eval`'s 200 sources), and each face's difference is resampled. Judged in fp32 by two AgeCNNs:
@@ -11,7 +12,8 @@ same faces (`mtlface-eval`'s 200 sources), and each face's difference is resampl
 data folder; the strong one takes about 20 minutes to train on one core, and `--strong-steps 0` leaves it out.
 MODEL is a model folder or a checkpoint (a `--fas-ema` checkpoint's averaged generator is used). With
 `--by-checkpoint` the arguments are training runs (`mtlface-train --output-dir` folders), compared at every iteration
-all of them saved a checkpoint for; `--plot` draws each run's paired difference against iterations."""
+all of them saved a checkpoint for; `--plot` draws each run's paired difference against iterations, `--levels` each
+run's measures beside the unchanged input and the true faces."""
 import argparse, json, sys
 from pathlib import Path
 import numpy as np
@@ -151,7 +153,7 @@ def compare(paths: list, setup: tuple) -> dict:
 PLOTTED = dict(group_std='in group, std judge', group_strong='in group, strong judge', mono_std='monotone, std judge',
                mono_strong='monotone, strong judge', l1='L1 to the true face', ssim='SSIM to the true face')
 
-def plot_gains(by_it: dict, runs: list, out: Path):
+def plot_gains(by_it: dict, runs: list, out: Path, names: list):
     "Each later run's paired difference from the first against iterations, with its 95% band."
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     its, found = sorted(by_it), {run: checkpoints(run) for run in runs[1:]}   # list each run's folder once
@@ -160,14 +162,40 @@ def plot_gains(by_it: dict, runs: list, out: Path):
     fig, axs = plt.subplots(2, len(shown) // 2, figsize=(11 * len(shown) / 6, 5.6), squeeze=False)
     for ax, (k, title) in zip(axs.flat, shown.items()):
         scale = 100 if k in SHARES else 1
-        for run, c in zip(runs[1:], plt.rcParams['axes.prop_cycle'].by_key()['color']):
+        for run, name, c in zip(runs[1:], names[1:], plt.rcParams['axes.prop_cycle'].by_key()['color']):
             v = np.array([by_it[i][str(found[run][i])]['paired'][k] for i in its]) * scale
-            ax.plot(its, v[:, 0], 'o-', color=c, ms=3, label=str(run))
+            ax.plot(its, v[:, 0], 'o-', color=c, ms=3, label=name)
             ax.fill_between(its, v[:, 1], v[:, 2], color=c, alpha=0.2)
         ax.axhline(0, color='k', lw=0.8)
         ax.set_title(title, fontsize=9); ax.set_xlabel('FAS iterations', fontsize=8); ax.tick_params(labelsize=7)
         ax.set_ylabel('points' if k in SHARES else 'difference', fontsize=8)
-    axs.flat[0].legend(fontsize=7, title=f'minus {runs[0]}', title_fontsize=7)
+    axs.flat[0].legend(fontsize=7, title=f'minus {names[0]}', title_fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, out, 100)
+
+LEVELS = dict(group_std='in group, std judge', mono_std='monotone, std judge', group_strong='in group, strong judge',
+              mono_strong='monotone, strong judge', l1='L1 to the true face', l1_changed='L1, pixels ageing changes',
+              ssim='SSIM to the true face')
+
+def plot_levels(by_it: dict, runs: list, names: list, out: Path):
+    "Each run's measures against iterations with 95% bands; the unchanged input dashed, the true faces dotted."
+    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    its, found = sorted(by_it), {run: checkpoints(run) for run in runs}
+    shown = {k: t for k, t in LEVELS.items() if k in by_it[its[0]]['input']}
+    cols = (len(shown) + 1) // 2
+    fig, axs = plt.subplots(2, cols, figsize=(3.4 * cols, 5.6), squeeze=False)
+    for ax, (k, title) in zip(axs.flat, shown.items()):
+        scale = 100 if k in SHARES else 1
+        for run, name, c in zip(runs, names, plt.rcParams['axes.prop_cycle'].by_key()['color']):
+            v = np.array([by_it[i][str(found[run][i])][k] for i in its]) * scale
+            ax.plot(its, v[:, 0], 'o-', color=c, ms=3, label=name)
+            ax.fill_between(its, v[:, 1], v[:, 2], color=c, alpha=0.2)
+        ax.axhline(by_it[its[0]]['input'][k][0] * scale, color='k', ls='--', lw=0.9, label='input unchanged')
+        if k in SHARES: ax.axhline(by_it[its[0]]['truth'][k][0] * scale, color='k', ls=':', lw=0.9, label='true faces')
+        ax.set_title(title, fontsize=9); ax.set_xlabel('FAS iterations', fontsize=8); ax.tick_params(labelsize=7)
+        ax.set_ylabel('% of faces' if k in SHARES else '', fontsize=8)
+    for ax in list(axs.flat)[len(shown):]: ax.axis('off')
+    axs.flat[0].legend(fontsize=7)
     fig.tight_layout()
     save_figure(fig, out, 100)
 
@@ -178,11 +206,18 @@ def main():
     add_options(p)
     p.add_argument('--by-checkpoint', action='store_true', help='compare training runs at every common checkpoint')
     p.add_argument('--plot', type=Path, default=None, help='with --by-checkpoint: draw the paired differences here (.png)')
+    p.add_argument('--levels', type=Path, default=None,
+                   help="with --by-checkpoint: draw each run's measures, the input and the true faces here (.png)")
+    p.add_argument('--names', default=None, help="comma-separated names of the runs in the pictures' legends")
     a = p.parse_args()
-    if a.plot is not None:
-        if not a.by_checkpoint: refuse('--plot needs --by-checkpoint: it draws differences against iterations')
-        if a.plot.suffix != '.png': refuse(f'--plot {a.plot}: must end in .png')
-        if not a.plot.parent.is_dir(): refuse(f'--plot {a.plot}: no folder {a.plot.parent}')
+    for opt in ('plot', 'levels'):
+        png = getattr(a, opt)
+        if png is None: continue
+        if not a.by_checkpoint: refuse(f'--{opt} needs --by-checkpoint: it draws measures against iterations')
+        if png.suffix != '.png': refuse(f'--{opt} {png}: must end in .png')
+        if not png.parent.is_dir(): refuse(f'--{opt} {png}: no folder {png.parent}')
+    names = a.names.split(',') if a.names else [str(m) for m in a.models]
+    if len(names) != len(a.models): refuse(f'--names {a.names}: {len(names)} names for {len(a.models)} models')
     if a.by_checkpoint and len(a.models) < 2: refuse('--by-checkpoint: give at least two training runs to compare')
     its = common_iterations(a.models, refuse) if a.by_checkpoint else None
     firsts = [checkpoints(m)[its[0]] for m in a.models] if its else a.models
@@ -203,7 +238,8 @@ def main():
             out[i] = compare([checkpoints(m)[i] for m in a.models], setup)
             for name, s in out[i].items():
                 if name not in ('input', 'truth') or i == its[0]: show(name, s, str(checkpoints(a.models[0])[i]))
-        if a.plot: plot_gains(out, a.models, a.plot)
+        if a.plot: plot_gains(out, a.models, a.plot, names)
+        if a.levels: plot_levels(out, a.models, names, a.levels)
     if a.json: a.json.write_text(json.dumps(out, indent=1))
 
 if __name__ == '__main__': main()

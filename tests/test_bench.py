@@ -162,8 +162,10 @@ def test_fas_paired_without_the_strong_judge_measures_and_plots_the_rest(setup, 
     a, b = fake_run(tmp_path / 'a', setup / 'model', (2, 4)), fake_run(tmp_path / 'b', setup / 'model', (2, 4))
     quick = list(QUICK); quick[quick.index('--strong-steps') + 1] = '0'
     r = paired(a, b, '--data', setup / 'data', '--by-checkpoint', '--plot', tmp_path / 'gain.png',
-               '--json', tmp_path / 'p.json', *quick)
+               '--levels', tmp_path / 'levels.png', '--names', 'first,second', '--json', tmp_path / 'p.json', *quick)
     assert r.returncode == 0, r.stderr
+    lw, lh = Image.open(tmp_path / 'levels.png').size
+    assert lw > lh * 1.6                            # 5 measures: 2 x 3 panels
     later = json.loads((tmp_path / 'p.json').read_text())['4'][str(b / 'checkpoints' / 'iter_0000004')]
     assert 'group_std' in later['paired'] and not any('strong' in k for k in later['paired'])
     assert list(later['rises_per_step']) == ['std']
@@ -177,6 +179,8 @@ def test_fas_paired_without_the_strong_judge_measures_and_plots_the_rest(setup, 
     (['{tmp}/a', '{tmp}/c', '--data', '{root}/data', '--by-checkpoint'], 'share no checkpoint iteration'),
     (['{tmp}/a', '--data', '{root}/data', '--by-checkpoint'], 'give at least two training runs'),
     (['{tmp}/a', '{tmp}/a', '--data', '{root}/data', '--by-checkpoint', '--plot', '{tmp}/g.jpg'], 'must end in .png'),
+    (['{root}/model', '{root}/model', '--data', '{root}/data', '--levels', '{root}/l.png'], '--levels needs --by-checkpoint'),
+    (['{tmp}/a', '{tmp}/a', '--data', '{root}/data', '--by-checkpoint', '--names', 'x'], '1 names for 2 models'),
 ])
 def test_fas_paired_by_checkpoint_bad_input(setup, tmp_path, args, says):
     fake_run(tmp_path / 'a', setup / 'model', (2,)); fake_run(tmp_path / 'c', setup / 'model', (3,))

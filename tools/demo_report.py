@@ -6,6 +6,24 @@ import numpy as np
 from mtlface.data import read_annotations
 from mtlface.evaluate import fas_table
 
+# what `make demo` aims for (bench/results/fas_recipe.md): measure, its name, the goal, shown as a percentage?, met?(aged, input)
+TARGETS = [
+    ('age_independent', 'in the target group, independent AgeCNN', '≥ 45%', True, lambda a, i: a >= 0.45),
+    ('monotone_independent', 'estimated age rises with every group', '≥ 90% of faces', True, lambda a, i: a >= 0.90),
+    ('identity_cosine', 'identity cosine to the source', '≥ 0.80', False, lambda a, i: a >= 0.80),
+    ('l1', 'L1 to the true face', "≤ the input's", False, lambda a, i: a <= i),
+    ('l1_changed', 'L1 on the pixels ageing changes', "≤ 0.75 × the input's", False, lambda a, i: a <= 0.75 * i),
+    ('ssim', 'SSIM to the true face', "≥ the input's", False, lambda a, i: a >= i)]
+
+def targets_table(measures: dict) -> str:
+    "The FAS targets as a markdown table: goal, the aged faces' mean, the input's, met or not (means, not intervals)."
+    rows = ['| target | goal | aged | input unchanged | met |', '|---|---|---|---|---|']
+    for key, name, goal, pct, met in TARGETS:
+        a, i = measures[key]['aged']['mean'], measures[key]['input']['mean']
+        show = (lambda x: f'{100 * x:.1f}%') if pct else (lambda x: f'{x:.3f}')
+        rows.append(f"| {name} | {goal} | {show(a)} | {show(i)} | {'yes' if met(a, i) else '**no**'} |")
+    return '\n'.join(rows)
+
 def main(run: Path, data: Path) -> int:
     ev = json.loads((run / 'eval' / 'report.json').read_text())
     aifr = json.loads((run / 'aifr' / 'result.json').read_text())
@@ -18,7 +36,8 @@ def main(run: Path, data: Path) -> int:
     n = ev['config']['n_groups']
     cfg = json.loads((run / 'fas' / 'model' / 'config.json').read_text())
     v = ev['verification']
-    lines = [f'# make demo: tiny MTLFace, {aifr["final_iteration"]} AIFR iterations then {fas["final_iteration"]} FAS iterations', '',
+    lines = [f'# make demo: tiny MTLFace at {ev["config"]["image_size"]} px, {aifr["final_iteration"]} AIFR iterations then '
+             f'{fas["final_iteration"]} FAS iterations', '',
              '| measure | reached | chance / baseline |', '|---|---|---|']
     for name, r in v.items():
         lines.append(f"| {name} verification accuracy (10-fold, flip test) | {100 * r['accuracy']:.1f} ± {100 * r['accuracy_std']:.1f}% | 50% |")
@@ -37,6 +56,7 @@ def main(run: Path, data: Path) -> int:
               f"Mean change between neighbouring groups {f['smoothness']['mean_step']:.4f} (pixels in [0, 1]; 0 = no ageing), "
               f"step CV {f['smoothness']['step_cv']:.3f}. Changed pixels: {100 * f.get('changed_pixel_share', float('nan')):.0f}% of the "
               'pixels differ between the input and the true face at the target age by more than 0.05.']
+    lines += ['', '### Against the targets', '', targets_table(f['measures'])]
     if 'judge' in f:
         j = f['judge']
         lines += ['', f"The independent AgeCNN learnt age for {j['steps']:,} steps from {j['photos']:,} training photos"
