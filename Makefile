@@ -67,7 +67,7 @@ test: install check-export check-readme nbtest pytest
 # AIFR 1,500 iterations where bf16 units make `auto` pick bf16 (about 2.5 minutes): on the 64 px demo data cross-age
 # verification 85.6% -> 89.4% and TAR @ FAR 1e-3 0.5% -> 34.3% from 600 to 1,500; 3,000 adds nothing more (89.8%: the
 # CosFace loss falls to 0.06, its 96 training people are learnt by heart). Without bf16 units 1,200 at 32 px.
-# FAS quality keeps improving for thousands of iterations (bench/results/fas_recipe.md, measured on 1,400 pairs).
+# FAS quality keeps improving for thousands of iterations (bench/results/fas_recipe.md, measured on 420 pairs).
 # `make demo` runs as much FAS as 10 minutes allow on a 2-core CPU: with bf16 units (FAS about 4 iterations a
 # second), 1,500 iterations at 64 px with the generator's weights averaged (--fas-ema 0.99) and a penalty on the change
 # (--fas-residual-loss-weight 20, not in the paper: without it the generator leaves faint artefacts on the pixels
@@ -84,7 +84,8 @@ DEMO_BF16 = $(eval DEMO_BF16 := $$(shell $(PY) -c "from mtlface.train import pic
   print(int(p('auto') == 'bf16'))"))$(DEMO_BF16)
 # side of the synthetic faces and of the model. Without bf16 units 32 px: a step costs about half of one at 64 px, and
 # the generator ages faces in far fewer steps (44% of faces in their group after 1,500 FAS steps of 16, against 17% for
-# 700 steps of 8 at 64 px; bench/results/fas_recipe.md, "32 pixels"). With bf16 units 64 px, as measured there.
+# 700 steps of 8 at 64 px; bench/results/fas_recipe.md, "32 pixels"); the whole `make demo` 46.6% in 7 min 50 s.
+# With bf16 units 64 px, as measured there (32 px is untimed on such a CPU).
 DEMO_SIZE ?= $(if $(filter 1,$(DEMO_BF16)),64,32)
 DEMO_AIFR_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,1200)
 DEMO_FAS_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,1200)
@@ -94,7 +95,7 @@ DEMO_FAS_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,1200)
 DEMO_FAS_BATCH ?= $(if $(filter 1,$(DEMO_BF16)),32,16)
 # demo-long: batch 32 on any CPU (its recipe was measured so)
 DEMO_LONG_FAS_BATCH ?= 32
-# demo-long: 64 px on any CPU, where grey hair, wrinkles and a child's proportions show (its recipe was measured so)
+# demo-long: 64 px on any CPU, where grey hair and wrinkles show (its recipe was measured so)
 DEMO_LONG_SIZE ?= 64
 # demo-long: 9,000 FAS iterations (bench/results/fas_recipe.md, "More FAS iterations and the monotone share"). Against
 # 7,000: +3 points of faces in their group (paired over the same faces, clear of noise for each of three runs) and
