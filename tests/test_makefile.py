@@ -9,15 +9,20 @@ import pytest
 from conftest import ROOT
 
 
-def command(target: str, marker: str, *overrides: str) -> str:
-    "The command of `make -n target` that contains `marker`, continuation lines joined."
+def commands(target: str, *overrides: str) -> list:
+    "The commands `make -n target` prints, continuation lines joined."
     out = subprocess.run(['make', '-n', target, *overrides], cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return next(c for c in out.replace('\\\n', ' ').splitlines() if marker in c)
+    return out.replace('\\\n', ' ').splitlines()
+
+
+def pick(cmds: list, marker: str) -> str:
+    "The first of `cmds` that contains `marker`."
+    return next(c for c in cmds if marker in c)
 
 
 def fas_command(target: str, *overrides: str) -> str:
     "The `mtlface-train --task fas` command of `make -n target`."
-    return command(target, '--task fas', *overrides)
+    return pick(commands(target, *overrides), '--task fas')
 
 
 def option(command: str, name: str) -> str:
@@ -45,7 +50,8 @@ def test_the_fas_batch_can_be_chosen():
     ('demo', '0', '32'), ('demo', '1', '64'), ('demo-long', '0', '64'), ('demo-long', '1', '64')])
 def test_faces_and_model_share_one_size(target, bf16, size):
     "The synthetic faces, the AIFR model and FAS (which must match the AIFR model) all get the same side."
-    cmds = [command(target, m, f'DEMO_BF16={bf16}') for m in ('mtlface-synth', '--task aifr', '--task fas')]
+    printed = commands(target, f'DEMO_BF16={bf16}')
+    cmds = [pick(printed, m) for m in ('mtlface-synth', '--task aifr', '--task fas')]
     assert [option(cmds[0], 'size'), option(cmds[1], 'image-size'), option(cmds[2], 'image-size')] == [size] * 3
 
 
