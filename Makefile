@@ -64,39 +64,41 @@ test: install check-export check-readme nbtest pytest
 # model's DEX age head saturates and predicts one age. FAS Adam lr 1e-3 (paper 1e-4) so a few hundred steps move the
 # generator. FAS identity weight 10 (paper 0.002): with the paper's weight the identity term is ~0.002 against ~12 for
 # 75 x L_adv and the generator paints blotches that fool the frozen age estimator (identity cosine 0.45 -> 0.79).
-# AIFR 1,500 iterations where bf16 units make `auto` pick bf16 (about 2.5 minutes): on the 64 px demo data cross-age
-# verification 85.6% -> 89.4% and TAR @ FAR 1e-3 0.5% -> 34.3% from 600 to 1,500; 3,000 adds nothing more (89.8%: the
-# CosFace loss falls to 0.06, its 96 training people are learnt by heart). Without bf16 units 1,200 at 32 px.
-# FAS quality keeps improving for thousands of iterations (bench/results/fas_recipe.md, measured on 420 pairs).
-# `make demo` runs as much FAS as 10 minutes allow on a 2-core CPU: with bf16 units (FAS about 4 iterations a
-# second), 1,500 iterations at 64 px with the generator's weights averaged (--fas-ema 0.99) and a penalty on the change
-# (--fas-residual-loss-weight 20, not in the paper: without it the generator leaves faint artefacts on the pixels
-# ageing leaves alone, and SSIM to the true older face stays under the unchanged input's); without bf16 units (fp32)
-# 32 px faces, 1,200 AIFR iterations and 1,200 FAS iterations of batch 16 after refitting the age head, averaged too.
-# `make demo-long` trains FAS for DEMO_LONG_FAS_ITERS into runs/demo-long (see `make help` for how long).
-# --mixed-precision auto: bf16 only where this CPU has bf16 units (a bf16 GEMM ran 80x slower on one without AVX-512).
+# One recipe on every machine, the one measured (bench/results/fas_recipe.md, "32 pixels"): 32 px faces, 1,200 AIFR
+# iterations, the age head refit, 1,200 FAS iterations of 16 with the generator's weights averaged, in fp32. On a
+# 2-core CPU without bf16 units the whole command took 7 min 50 s and put 46.6% of aged faces in their group. The 64 px
+# recipe that CPUs with bf16 units used to get put only 31-34% there in its 10 minutes, and bf16 barely speeds up the
+# tiny model (400 FAS steps at 64 px: 93 s in bf16, 101 s in fp32, on such a CPU, whose fp32 matrix products run 3x
+# this one's), so those CPUs now run the same fp32 recipe (not yet timed on one).
+# `make demo-long` trains longer at 64 px into runs/demo-long (see `make help` for how long).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
 DEMO_IDENTITIES ?= 120
-# 1 where this CPU has bf16 units (what `--mixed-precision auto` measures); evaluated when a recipe first uses it (after
-# install) and then kept: each evaluation imports torch and times a GEMM (about 3 s), and the recipe uses it six times
+# 'no' (fp32, as measured) or 'auto' (demo-long: bf16 where the CPU has bf16 units, as its recipe was measured)
+DEMO_PRECISION ?= no
+# 1 where this CPU has bf16 units (what `--mixed-precision auto` measures: a bf16 GEMM ran 80x slower on one without
+# AVX-512); only evaluated for DEMO_PRECISION=auto, once (it imports torch and times a GEMM, about 3 s)
 DEMO_BF16 = $(eval DEMO_BF16 := $$(shell $(PY) -c "from mtlface.train import pick_mixed_precision as p; \
   print(int(p('auto') == 'bf16'))"))$(DEMO_BF16)
-# side of the synthetic faces and of the model. Without bf16 units 32 px: a step costs about half of one at 64 px, and
-# the generator ages faces in far fewer steps (44% of faces in their group after 1,500 FAS steps of 16, against 17% for
-# 700 steps of 8 at 64 px; bench/results/fas_recipe.md, "32 pixels"); the whole `make demo` 46.6% in 7 min 50 s.
-# With bf16 units 64 px, as measured there (32 px is untimed on such a CPU).
-DEMO_SIZE ?= $(if $(filter 1,$(DEMO_BF16)),64,32)
-DEMO_AIFR_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,1200)
-DEMO_FAS_ITERS ?= $(if $(filter 1,$(DEMO_BF16)),1500,1200)
-# FAS batch: without bf16 units, 16: at 32 px it aged more faces than 8 or 32 in the same minutes (43.9% in group for
-# 1,500 steps of 16, 38.6% for 1,500 of 8, 40.1% for 1,000 of 32; bench/results/fas_recipe.md, "32 pixels"). With bf16
-# units 32, as measured there; batch 8 is not yet timed on such a CPU (`make demo DEMO_FAS_BATCH=8 DEMO_FAS_ITERS=4500`).
-DEMO_FAS_BATCH ?= $(if $(filter 1,$(DEMO_BF16)),32,16)
-# demo-long: batch 32 on any CPU (its recipe was measured so)
+# the evaluation runs in bf16 where training did
+DEMO_EVAL_BF16 = $(if $(filter auto,$(DEMO_PRECISION)),$(if $(filter 1,$(DEMO_BF16)),--bf16))
+# side of the synthetic faces and of the model: at 32 px a step costs about half of one at 64 px, and the generator
+# ages faces in far fewer steps (44% of faces in their group after 1,500 FAS steps of 16, against 17% for 700 steps of
+# 8 at 64 px); grey hair survives at 32 px, wrinkles and children's proportions need demo-long's 64 px
+DEMO_SIZE ?= 32
+# AIFR 1,200 iterations of 32: cross-age verification 90.0%, and +5.9 [+3.3, +8.6] points of aged faces in their group
+# against 800 (paired, the same FAS after each); 2,000 did not help FAS and cost identity (cosine 0.841)
+DEMO_AIFR_ITERS ?= 1200
+DEMO_FAS_ITERS ?= 1200
+# FAS batch 16: at 32 px it aged more faces than 8 or 32 in the same minutes (43.9% in group for 1,500 steps of 16,
+# 38.6% for 1,500 of 8, 40.1% for 1,000 of 32)
+DEMO_FAS_BATCH ?= 16
+# demo-long: batch 32 (its recipe was measured so)
 DEMO_LONG_FAS_BATCH ?= 32
-# demo-long: 64 px on any CPU, where grey hair and wrinkles show (its recipe was measured so)
+# demo-long: 64 px, where grey hair and wrinkles show (its recipe was measured so)
 DEMO_LONG_SIZE ?= 64
+# demo-long: bf16 where the CPU has bf16 units (its 50 minutes were measured so; about 3 times as long in fp32)
+DEMO_LONG_PRECISION ?= auto
 # demo-long: 9,000 FAS iterations (bench/results/fas_recipe.md, "More FAS iterations and the monotone share"). Against
 # 7,000: +3 points of faces in their group (paired over the same faces, clear of noise for each of three runs) and
 # 87-92.5% of faces ordered by age in four runs (83.5% in the one at 7,000); 12,000 adds nothing. About 10 min more.
@@ -107,8 +109,8 @@ DEMO_LONG_DATA ?= data/synth-demo-long
 DEMO_LONG_IDENTITIES ?= 480
 DEMO_LONG_AIFR_ITERS ?= 4500
 # decay of the generator's weight average (0: none, the paper's way): smooths the smudges, helps only once FAS has
-# run long enough (bench/results/fas_recipe.md: at 1,000 iterations L1 0.072 -> 0.066, SSIM 0.527 -> 0.552); at 32 px
-# after 1,800 steps of 16 also more faces in their group and ordered by age (51.9% and 77.0% against 48.9% and 57.0%)
+# run long enough (at 64 px after 1,000 iterations L1 0.072 -> 0.066, SSIM 0.527 -> 0.552); at 32 px, paired from 1,200
+# iterations on, +3 to +8 points of faces in their group, a steadier ordered share, better L1 and SSIM throughout
 DEMO_FAS_EMA ?= 0.99
 DEMO_LONG_FAS_EMA ?= 0.99
 # weight of the penalty on the change (--fas-residual-loss-weight; 0: none, the paper's way)
@@ -119,13 +121,12 @@ DEMO_FAS_RES ?= 20
 DEMO_LONG_FAS_RES ?= 10
 # Adam steps refitting the AIFR model's age estimator on the frozen features before FAS (--fas-age-head-steps; 0: none,
 # the paper's way): FAS's age loss listens to its group logits, which AIFR's loss trains least (15_train,
-# bench/results/fas_recipe.md). demo-long: 3,000 steps (about 4 minutes) take its test photos from 46.6% to 60.5% in
-# their group by those logits, and its aged faces from 53.7% to 56.9% in their group and from 76% to 83.5% ordered
-# (one run each: paired over the same 200 faces the gains are within noise, +2.1 [-0.4, +4.7] and +4.0 [-2.5, +10.5]).
-# make demo: 300 steps at 32 px (without bf16 units), where they took 1,500 FAS steps from 43.9% to 47.0% of faces in
-# their group and from 41.5% to 78.0% ordered by age; none at 64 px, where on 96 people the generator games the
-# sharper estimator (86% in group by its logits; the independent judge's share fell from 33.9% to 22.6%).
-DEMO_FAS_AGE_HEAD ?= $(if $(filter 1,$(DEMO_BF16)),0,300)
+# bench/results/fas_recipe.md). make demo: 300 steps, which took 1,500 FAS steps at 32 px from 43.9% to 47.0% of faces
+# in their group and from 41.5% to 78.0% ordered by age (at 64 px, on these 96 people, the generator gamed the sharper
+# estimator instead). demo-long: 3,000 steps (about 4 minutes) take its test photos from 46.6% to 60.5% in their group by
+# those logits, and its aged faces from 53.7% to 56.9% in their group and from 76% to 83.5% ordered (one run each:
+# paired over the same 200 faces the gains are within noise, +2.1 [-0.4, +4.7] and +4.0 [-2.5, +10.5]).
+DEMO_FAS_AGE_HEAD ?= 300
 DEMO_LONG_FAS_AGE_HEAD ?= 3000
 # largest shift of the decoder's warp of the input (--decoder-warp, in half-widths; 0: none, the paper's decoder;
 # 06_gan). Not yet a default: on demo-long's recipe, one seed, 0.25 gave more children and more faces in their group
@@ -138,7 +139,7 @@ demo: install
 	rm -rf $(DEMO_RUN)
 	@echo "== 2/5 AIFR: the tiny model learns identity and age -> $(DEMO_RUN)/aifr"
 	$(BIN)/mtlface-train --preset tiny --image-size $(DEMO_SIZE) --task aifr --data $(DEMO_DATA) --output-dir $(DEMO_RUN)/aifr \
-	  --iterations $(DEMO_AIFR_ITERS) --batch-size 32 --lr 0.01 --warmup 30 --mixed-precision auto \
+	  --iterations $(DEMO_AIFR_ITERS) --batch-size 32 --lr 0.01 --warmup 30 --mixed-precision $(DEMO_PRECISION) \
 	  --milestones $$(( $(DEMO_AIFR_ITERS) * 3 / 4 )),$$(( $(DEMO_AIFR_ITERS) * 9 / 10 )) \
 	  --save-every 200 --eval-every $(DEMO_AIFR_ITERS) --eval-pairs 300
 	@echo "== 3/5 FAS: ageing on top of the frozen AIFR encoder -> $(DEMO_RUN)/fas"
@@ -147,10 +148,10 @@ demo: install
 	  --fas-lr 0.001 --fas-id-loss-weight 10 --fas-ema $(DEMO_FAS_EMA) \
 	  --fas-residual-loss-weight $(DEMO_FAS_RES) --fas-age-head-steps $(DEMO_FAS_AGE_HEAD) \
 	  --decoder-warp $(DEMO_DECODER_WARP) \
-	  --mixed-precision auto --save-every 200 --eval-every 0 --eval-pairs 300
+	  --mixed-precision $(DEMO_PRECISION) --save-every 200 --eval-every 0 --eval-pairs 300
 	ln -sfn fas/model $(DEMO_RUN)/model
 	@echo "== 4/5 evaluation -> $(DEMO_RUN)/eval"
-	$(BIN)/mtlface-eval $(DEMO_RUN)/model $(DEMO_DATA) --out $(DEMO_RUN)/eval $(if $(filter 1,$(DEMO_BF16)),--bf16,)
+	$(BIN)/mtlface-eval $(DEMO_RUN)/model $(DEMO_DATA) --out $(DEMO_RUN)/eval $(DEMO_EVAL_BF16)
 	@echo "== 5/5 report"
 	$(PY) tools/demo_report.py $(DEMO_RUN) $(DEMO_DATA)
 
@@ -160,7 +161,8 @@ demo-long: install
 	$(MAKE) demo DEMO_DATA=$(DEMO_LONG_DATA) DEMO_IDENTITIES=$(DEMO_LONG_IDENTITIES) DEMO_RUN=runs/demo-long \
 	  DEMO_AIFR_ITERS=$(DEMO_LONG_AIFR_ITERS) DEMO_FAS_ITERS=$(DEMO_LONG_FAS_ITERS) DEMO_FAS_EMA=$(DEMO_LONG_FAS_EMA) \
 	  DEMO_FAS_RES=$(DEMO_LONG_FAS_RES) DEMO_FAS_AGE_HEAD=$(DEMO_LONG_FAS_AGE_HEAD) \
-	  DEMO_DECODER_WARP=$(DEMO_LONG_DECODER_WARP) DEMO_FAS_BATCH=$(DEMO_LONG_FAS_BATCH) DEMO_SIZE=$(DEMO_LONG_SIZE)
+	  DEMO_DECODER_WARP=$(DEMO_LONG_DECODER_WARP) DEMO_FAS_BATCH=$(DEMO_LONG_FAS_BATCH) DEMO_SIZE=$(DEMO_LONG_SIZE) \
+	  DEMO_PRECISION=$(DEMO_LONG_PRECISION)
 
 # make ablations: the paper's AIFR and FAS ablations on synthetic faces, 3 seeds -> ablations/table.md, table.json, *.png
 # (resumes finished runs; delete ablations/runs to start over)

@@ -223,7 +223,7 @@ def fas_measures(model,                          # an MTLFace (anything with `ag
     target = np.tile(np.arange(n), (S, 1))                                        # (S, N)
     src = _judge_all(model, sources, None)['emb']                                 # (S, D)
     mask = changed_pixels(truths, cands['input']) if truths is not None else None # (S, N, 1, H, W)
-    res = {}
+    res, steps = {}, {}
     for name, c in cands.items():
         j = {k: v.reshape(S, n, *v.shape[1:]) for k, v in _judge_all(model, c.flatten(0, 1), age_judge).items()}
         m = dict(age_own_expected=age_to_group(j['own'], n) == target, age_own_logits=j['own_group'] == target,
@@ -232,6 +232,7 @@ def fas_measures(model,                          # an MTLFace (anything with `ag
         if 'judge' in j:
             m['age_independent'] = age_to_group(j['judge'], n) == target
             m['monotone_independent'] = (np.diff(j['judge'], axis=1) > 0).all(1)[:, None].astype(float)
+            steps[name] = (np.diff(j['judge'], axis=1) > 0).mean(0).tolist()   # where the order breaks: (N−1,)
         if truths is not None and name != 'truth':
             m['l1'] = ((c - truths).abs() / 2).mean((2, 3, 4)).numpy()
             m['l1_changed'] = masked_l1(c, truths, mask).numpy()
@@ -242,6 +243,7 @@ def fas_measures(model,                          # an MTLFace (anything with `ag
                                                   (0, 1) if share else None)
     out = dict(sources=S, pairs=S * n, measures=res, smoothness=age_smoothness(aged))
     if mask is not None: out['changed_pixel_share'] = float(mask.float().mean())
+    if steps: out['ordered_steps'] = steps
     return out
 
 # %% ../nbs/14_evaluate.ipynb #a8e6112d

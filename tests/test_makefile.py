@@ -1,8 +1,8 @@
-"""The demo recipes as `make -n` prints them (which image size, FAS batch and iterations each CPU gets), and the
-targets table of the report `make demo` writes.
+"""The demo recipes as `make -n` prints them (image size, FAS batch and iterations, precision), and the targets
+table of the report `make demo` writes.
 
 `DEMO_BF16` is what `--mixed-precision auto` measures on the machine (1: bf16 units); it is set here so that both
-paths are checked on any machine. `make -n` runs nothing except the recursive `$(MAKE)` of `demo-long`, itself dry.
+kinds of CPU are checked on any machine. `make -n` runs nothing except the recursive `$(MAKE)` of `demo-long`, itself dry.
 """
 import re, subprocess
 import pytest
@@ -30,34 +30,40 @@ def option(command: str, name: str) -> str:
     return re.search(rf'--{name} (\S+)', command).group(1)
 
 
-@pytest.mark.parametrize('target, bf16, batch, iterations', [
-    ('demo', '1', '32', '1500'),          # bf16 units: the measured recipe
-    ('demo', '0', '16', '1200'),          # fp32: 32 px, where the generator ages faces in fewer steps
-    ('demo-long', '0', '32', '9000'),     # demo-long keeps batch 32 on any CPU
-    ('demo-long', '1', '32', '9000')])
-def test_demo_fas_batch_and_iterations_follow_the_cpu(target, bf16, batch, iterations):
-    cmd = fas_command(target, f'DEMO_BF16={bf16}')
-    assert (option(cmd, 'batch-size'), option(cmd, 'iterations')) == (batch, iterations)
+@pytest.mark.parametrize('bf16', ['0', '1'])
+def test_demo_is_one_recipe_on_every_cpu(bf16):
+    "`make demo` runs the measured 32 px fp32 recipe whether or not the CPU has bf16 units."
+    printed = commands('demo', f'DEMO_BF16={bf16}')
+    fas = pick(printed, '--task fas')
+    assert [option(fas, k) for k in ('batch-size', 'iterations', 'fas-age-head-steps', 'fas-ema')] == \
+        ['16', '1200', '300', '0.99']
+    assert option(pick(printed, '--task aifr'), 'iterations') == '1200'
+    assert {option(pick(printed, m), 'mixed-precision') for m in ('--task aifr', '--task fas')} == {'no'}
+    assert '--bf16' not in pick(printed, 'mtlface-eval')
+
+
+@pytest.mark.parametrize('bf16', ['0', '1'])
+def test_demo_long_trains_in_bf16_where_the_cpu_has_bf16_units(bf16):
+    "demo-long keeps its measured recipe: batch 32, 9,000 FAS iterations, `auto` precision, evaluated as trained."
+    printed = commands('demo-long', f'DEMO_BF16={bf16}')
+    fas = pick(printed, '--task fas')
+    assert [option(fas, k) for k in ('batch-size', 'iterations', 'fas-age-head-steps', 'mixed-precision')] == \
+        ['32', '9000', '3000', 'auto']
+    assert ('--bf16' in pick(printed, 'mtlface-eval')) == (bf16 == '1')
 
 
 def test_the_fas_batch_can_be_chosen():
-    cmd = fas_command('demo', 'DEMO_BF16=1', 'DEMO_FAS_BATCH=8', 'DEMO_FAS_ITERS=4500')
+    cmd = fas_command('demo', 'DEMO_FAS_BATCH=8', 'DEMO_FAS_ITERS=4500')
     assert (option(cmd, 'batch-size'), option(cmd, 'iterations')) == ('8', '4500')
     assert option(fas_command('demo-long', 'DEMO_BF16=1', 'DEMO_LONG_FAS_BATCH=16'), 'batch-size') == '16'
 
 
-@pytest.mark.parametrize('target, bf16, size', [
-    ('demo', '0', '32'), ('demo', '1', '64'), ('demo-long', '0', '64'), ('demo-long', '1', '64')])
-def test_faces_and_model_share_one_size(target, bf16, size):
+@pytest.mark.parametrize('target, size', [('demo', '32'), ('demo-long', '64')])
+def test_faces_and_model_share_one_size(target, size):
     "The synthetic faces, the AIFR model and FAS (which must match the AIFR model) all get the same side."
-    printed = commands(target, f'DEMO_BF16={bf16}')
+    printed = commands(target, 'DEMO_BF16=0')
     cmds = [pick(printed, m) for m in ('mtlface-synth', '--task aifr', '--task fas')]
     assert [option(cmds[0], 'size'), option(cmds[1], 'image-size'), option(cmds[2], 'image-size')] == [size] * 3
-
-
-def test_the_fp32_demo_refits_the_age_head():
-    assert option(fas_command('demo', 'DEMO_BF16=0'), 'fas-age-head-steps') == '300'
-    assert option(fas_command('demo', 'DEMO_BF16=1'), 'fas-age-head-steps') == '0'
 
 
 def load_demo_report():
@@ -77,3 +83,13 @@ def test_report_says_which_targets_are_met():
     assert met == {'in the target group, independent AgeCNN': 'yes', 'estimated age rises with every group': '**no**',
                    'identity cosine to the source': 'yes', 'L1 to the true face': 'yes',
                    'L1 on the pixels ageing changes': '**no**', 'SSIM to the true face': '**no**'}
+
+
+def test_report_shows_where_the_order_breaks():
+    "One column per step between neighbouring groups, the aged faces' and the true faces' shares; no input row."
+    from mtlface.core import group_names
+    table = load_demo_report().order_table({'aged': [0.99, 0.8, 0.85, 0.9, 0.98, 1.0], 'input': [0.0] * 6,
+                                            'truth': [1.0, 0.995, 0.975, 1.0, 1.0, 1.0]}, group_names(7))
+    head, _, aged, truth = table.splitlines()
+    assert head.count(' → ') == 6 and '| 11-20 → 21-30 |' in head
+    assert aged.startswith('| aged faces | 99.0% | 80.0% |') and truth.endswith('| 97.5% | 100.0% | 100.0% | 100.0% |')

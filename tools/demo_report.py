@@ -4,6 +4,7 @@ import json, sys
 from pathlib import Path
 import numpy as np
 from mtlface.data import read_annotations
+from mtlface.core import group_names
 from mtlface.evaluate import fas_table
 
 # what `make demo` aims for (bench/results/fas_recipe.md): measure, its name, the goal, shown as a percentage?, met?(aged, input)
@@ -22,6 +23,16 @@ def targets_table(measures: dict) -> str:
         a, i = measures[key]['aged']['mean'], measures[key]['input']['mean']
         show = (lambda x: f'{100 * x:.1f}%') if pct else (lambda x: f'{x:.3f}')
         rows.append(f"| {name} | {goal} | {show(a)} | {show(i)} | {'yes' if met(a, i) else '**no**'} |")
+    return '\n'.join(rows)
+
+def order_table(steps: dict,  # `ordered_steps` of the FAS report: {candidate: (N-1,) shares}
+                names: list     # the N group names
+               ) -> str:
+    "Per step from one group to the next, the share of faces whose judged age rises there: aged faces and the truth."
+    rows = ['| faces whose judged age rises | ' + ' | '.join(f'{a} → {b}' for a, b in zip(names, names[1:])) + ' |',
+            '|---' * len(names) + '|']
+    for cand, label in (('aged', 'aged faces'), ('truth', 'true faces')):
+        if cand in steps: rows.append(f'| {label} | ' + ' | '.join(f'{100 * x:.1f}%' for x in steps[cand]) + ' |')
     return '\n'.join(rows)
 
 def main(run: Path, data: Path) -> int:
@@ -57,6 +68,9 @@ def main(run: Path, data: Path) -> int:
               f"step CV {f['smoothness']['step_cv']:.3f}. Changed pixels: {100 * f.get('changed_pixel_share', float('nan')):.0f}% of the "
               'pixels differ between the input and the true face at the target age by more than 0.05.']
     lines += ['', '### Against the targets', '', targets_table(f['measures'])]
+    if 'ordered_steps' in f:
+        lines += ['', 'Where the order by age breaks: a face is monotone only if its judged age rises at every step.', '',
+                  order_table(f['ordered_steps'], group_names(ev['config']['n_groups']))]
     if 'judge' in f:
         j = f['judge']
         lines += ['', f"The independent AgeCNN learnt age for {j['steps']:,} steps from {j['photos']:,} training photos"
