@@ -231,8 +231,9 @@ def fas_measures(model,                          # an MTLFace (anything with `ag
                  monotone_own=(np.diff(j['own'], axis=1) > 0).all(1)[:, None].astype(float))
         if 'judge' in j:
             m['age_independent'] = age_to_group(j['judge'], n) == target
-            m['monotone_independent'] = (np.diff(j['judge'], axis=1) > 0).all(1)[:, None].astype(float)
-            steps[name] = (np.diff(j['judge'], axis=1) > 0).mean(0).tolist()   # where the order breaks: (N−1,)
+            rises = np.diff(j['judge'], axis=1) > 0                                # (S, N−1)
+            m['monotone_independent'] = rises.all(1)[:, None].astype(float)
+            steps[name] = rises.mean(0).tolist()                                   # where the order breaks: (N−1,)
         if truths is not None and name != 'truth':
             m['l1'] = ((c - truths).abs() / 2).mean((2, 3, 4)).numpy()
             m['l1_changed'] = masked_l1(c, truths, mask).numpy()
