@@ -66,10 +66,12 @@ test: install check-export check-readme nbtest pytest
 # 75 x L_adv and the generator paints blotches that fool the frozen age estimator (identity cosine 0.45 -> 0.79).
 # One recipe on every machine, the one measured (bench/results/fas_recipe.md, "32 pixels"): 32 px faces, 1,200 AIFR
 # iterations, the age head refit, 1,200 FAS iterations of 16 with the generator's weights averaged, in fp32. On a
-# 2-core CPU without bf16 units the whole command took 7 min 50 s and put 46.6% of aged faces in their group. The 64 px
-# recipe that CPUs with bf16 units used to get put only 31-34% there in its 10 minutes, and bf16 barely speeds up the
-# tiny model (400 FAS steps at 64 px: 93 s in bf16, 101 s in fp32, on such a CPU, whose fp32 matrix products run 3x
-# this one's), so those CPUs now run the same fp32 recipe (not yet timed on one).
+# 2-core CPU without bf16 units the whole command took 7 min 50 s, on a 2-core CPU with bf16 units 6 min 17 s from a
+# fresh clone (4 min 47 s after the install). The 64 px recipe that CPUs with bf16 units used to get put only 31-34% of
+# aged faces in their group in its 10 minutes, and bf16 barely speeds up the tiny model (400 FAS steps at 64 px: 93 s
+# in bf16, 101 s in fp32), so every CPU runs this fp32 recipe. Training is random: over six AIFR seeds it put 39-44%
+# of faces in their group (mean 42%, target 45%) and ordered 58-76% by age (target 90%); two lucky runs reached 46%
+# (bench/results/fas_recipe.md, "How much one make demo varies").
 # `make demo-long` trains longer at 64 px into runs/demo-long (see `make help` for how long).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
@@ -126,6 +128,8 @@ DEMO_LONG_FAS_RES ?= 10
 # estimator instead). demo-long: 3,000 steps (about 4 minutes) take its test photos from 46.6% to 60.5% in their group by
 # those logits, and its aged faces from 53.7% to 56.9% in their group and from 76% to 83.5% ordered (one run each:
 # paired over the same 200 faces the gains are within noise, +2.1 [-0.4, +4.7] and +4.0 [-2.5, +10.5]).
+# make demo with 1,000 steps: +5.9 [+1.4, +10.4] points in group, paired over four AIFR models, not yet measured end to
+# end (try DEMO_FAS_AGE_HEAD=1000; bench/results/fas_recipe.md, "How much one make demo varies")
 DEMO_FAS_AGE_HEAD ?= 300
 DEMO_LONG_FAS_AGE_HEAD ?= 3000
 # largest shift of the decoder's warp of the input (--decoder-warp, in half-widths; 0: none, the paper's decoder;
