@@ -66,12 +66,13 @@ test: install check-export check-readme nbtest pytest
 # 75 x L_adv and the generator paints blotches that fool the frozen age estimator (identity cosine 0.45 -> 0.79).
 # One recipe on every machine, the one measured (bench/results/fas_recipe.md, "32 pixels"): 32 px faces, 1,200 AIFR
 # iterations, the age head refit, 1,200 FAS iterations of 16 with the generator's weights averaged, in fp32. On a
-# 2-core CPU without bf16 units the whole command took 7 min 50 s, on a 2-core CPU with bf16 units 6 min 17 s from a
-# fresh clone (4 min 47 s after the install). The 64 px recipe that CPUs with bf16 units used to get put only 31-34% of
+# 2-core CPU without bf16 units the whole command took 7 min 50 s with a 300-step refit of the age head (the 1,000 steps
+# of now add about 20 s there, untimed); on a 2-core CPU with bf16 units 6 min 17 s from a fresh clone with 300 steps
+# (4 min 47 s after the install), 5 min 35 s after the install with 1,000. The 64 px recipe that CPUs with bf16 units used to get put only 31-34% of
 # aged faces in their group in its 10 minutes, and bf16 barely speeds up the tiny model (400 FAS steps at 64 px: 93 s
-# in bf16, 101 s in fp32), so every CPU runs this fp32 recipe. Training is random: over six AIFR seeds it put 39-44%
-# of faces in their group (mean 42%, target 45%) and ordered 58-76% by age (target 90%); two lucky runs reached 46%
-# (bench/results/fas_recipe.md, "How much one make demo varies").
+# in bf16, 101 s in fp32), so every CPU runs this fp32 recipe. Training is random: over six AIFR seeds it put 46-56%
+# of faces in their group (target 45%) and ordered 72-81.5% by age (target 90%); with a 300-step refit of the age
+# head, 39-44% and 58-76% (bench/results/fas_recipe.md, "How much one make demo varies").
 # `make demo-long` trains longer at 64 px into runs/demo-long (see `make help` for how long).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
@@ -123,14 +124,14 @@ DEMO_FAS_RES ?= 20
 DEMO_LONG_FAS_RES ?= 10
 # Adam steps refitting the AIFR model's age estimator on the frozen features before FAS (--fas-age-head-steps; 0: none,
 # the paper's way): FAS's age loss listens to its group logits, which AIFR's loss trains least (15_train,
-# bench/results/fas_recipe.md). make demo: 300 steps, which took 1,500 FAS steps at 32 px from 43.9% to 47.0% of faces
-# in their group and from 41.5% to 78.0% ordered by age (at 64 px, on these 96 people, the generator gamed the sharper
-# estimator instead). demo-long: 3,000 steps (about 4 minutes) take its test photos from 46.6% to 60.5% in their group by
+# bench/results/fas_recipe.md). make demo: 1,000 steps (about 20 s). Against 300, paired over six AIFR models, +7.3
+# [+3.3, +11.2] points of faces in their group (up on all six: 45.9-55.7% against 39.3-44.2%) and +9.9 [-1.4, +21.3]
+# ordered (72-81.5% against 57.5-76%); against none, 300 had already taken 1,500 FAS steps at 32 px from 43.9% to 47.0%
+# in group and from 41.5% to 78.0% ordered (at 64 px, on these 96 people, the generator gamed the sharper estimator).
+# demo-long: 3,000 steps (about 4 minutes) take its test photos from 46.6% to 60.5% in their group by
 # those logits, and its aged faces from 53.7% to 56.9% in their group and from 76% to 83.5% ordered (one run each:
 # paired over the same 200 faces the gains are within noise, +2.1 [-0.4, +4.7] and +4.0 [-2.5, +10.5]).
-# make demo with 1,000 steps: +5.9 [+1.4, +10.4] points in group, paired over four AIFR models, not yet measured end to
-# end (try DEMO_FAS_AGE_HEAD=1000; bench/results/fas_recipe.md, "How much one make demo varies")
-DEMO_FAS_AGE_HEAD ?= 300
+DEMO_FAS_AGE_HEAD ?= 1000
 DEMO_LONG_FAS_AGE_HEAD ?= 3000
 # largest shift of the decoder's warp of the input (--decoder-warp, in half-widths; 0: none, the paper's decoder;
 # 06_gan). Not yet a default: on demo-long's recipe, one seed, 0.25 gave more children and more faces in their group
