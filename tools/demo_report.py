@@ -69,8 +69,8 @@ def main(run: Path, data: Path) -> int:
               'pixels differ between the input and the true face at the target age by more than 0.05.']
     lines += ['', '### Against the targets', '', targets_table(f['measures']), '',
               '"met" compares the means of this one run. The 95% intervals are over faces, not over training runs: '
-              'another seed or CPU trains another model, and between runs the share of faces ordered by age moves '
-              'far more than its interval here (bench/results/fas_recipe.md, "How much one `make demo` varies").']
+              'another seed or CPU trains another model, and between runs the share of faces ordered by age can move '
+              'more than its interval here (bench/results/fas_recipe.md, "How much one `make demo` varies").']
     if 'ordered_steps' in f:
         lines += ['', 'Where the order by age breaks: a face is monotone only if its judged age rises at every step.', '',
                   order_table(f['ordered_steps'], group_names(ev['config']['n_groups']))]
