@@ -34,7 +34,7 @@ def option(command: str, name: str) -> str:
 # precision (bf16 where the CPU has bf16 units) and evaluated in bf16 where it trained so
 RECIPES = {
     'demo': dict(aifr={'iterations': '1200', 'mixed-precision': 'no'},
-                 fas={'batch-size': '16', 'iterations': '1200', 'fas-age-head-steps': '1000', 'fas-ema': '0.99',
+                 fas={'batch-size': '16', 'iterations': '1500', 'fas-age-head-steps': '1000', 'fas-ema': '0.99',
                       'mixed-precision': 'no'}),
     'demo-long': dict(aifr={'iterations': '4500', 'mixed-precision': 'auto'},
                       fas={'batch-size': '32', 'iterations': '9000', 'fas-age-head-steps': '3000',
