@@ -66,14 +66,14 @@ test: install check-export check-readme nbtest pytest
 # 75 x L_adv and the generator paints blotches that fool the frozen age estimator (identity cosine 0.45 -> 0.79).
 # One recipe on every machine, the one measured (bench/results/fas_recipe.md, "32 pixels"): 32 px faces, 1,200 AIFR
 # iterations, the age head refit, 1,500 FAS iterations of 16 with the generator's weights averaged, in fp32. On a
-# 2-core CPU with bf16 units the whole command took 6 min 42 s from a fresh clone (torch already installed; about 8
-# min 15 s with its install). On a 2-core CPU without bf16 units the recipe of a day earlier (300 refit steps, 1,200
-# FAS iterations) took 7 min 50 s; today's should take about 9 minutes there (from that CPU's FAS rate; untimed). The
-# same CPU is up to a third slower at some hours. The 64 px recipe that CPUs with bf16 units used to get put only
-# 31-34% of aged faces in their group in its 10 minutes, and bf16 barely speeds up the tiny model (400 FAS steps at 64
-# px: 93 s in bf16, 101 s in fp32), so every CPU runs this fp32 recipe. Training is random: over six AIFR seeds it put
-# 47.5-54.7% of faces in their group (target 45%) and ordered 74-86% by age (target 90%); with 1,200 FAS iterations
-# 46-56% and 72-81.5%; with those and a 300-step refit of the age head, 39-44% and 58-76%
+# 2-core CPU with bf16 units the whole command took 6 min 42 s from a fresh clone (torch already installed;
+# about 8 min 15 s with its install). On a 2-core CPU without bf16 units the recipe of a day earlier (300 refit
+# steps, 1,200 FAS iterations) took 7 min 50 s; today's should take about 9 minutes there (from that CPU's FAS rate;
+# untimed). The same CPU is up to a third slower at some hours. The 64 px recipe that CPUs with bf16 units used to
+# get put only 31-34% of aged faces in their group in its 10 minutes, and bf16 barely speeds up the tiny model (400
+# FAS steps at 64 px: 93 s in bf16, 101 s in fp32), so every CPU runs this fp32 recipe. Training is random: over six
+# AIFR seeds it put 47.5-54.7% of faces in their group (target 45%) and ordered 74-86% by age (target 90%); with
+# 1,200 FAS iterations 46-56% and 72-81.5%; with those and a 300-step refit of the age head, 39-44% and 58-76%
 # (bench/results/fas_recipe.md, "How much one make demo varies").
 # `make demo-long` trains longer at 64 px into runs/demo-long (see `make help` for how long).
 DEMO_DATA ?= data/synth-demo
@@ -95,7 +95,8 @@ DEMO_SIZE ?= 32
 # against 800 (paired, the same FAS after each); 2,000 did not help FAS and cost identity (cosine 0.841)
 DEMO_AIFR_ITERS ?= 1200
 # FAS 1,500 iterations: over six AIFR models, +2.8 [+0.2, +5.5] points of faces ordered by age against 1,200 (paired),
-# in group unchanged; taking the 300 from AIFR instead (1,000 + 1,500) put fewer faces in their group (-1.8 [-3.3, -0.4])
+# in group unchanged; taking the 300 from AIFR instead (1,000 + 1,500) put fewer faces in their group
+# (-1.8 [-3.3, -0.4]); 1,800 ordered no more faces than 1,500 (bench/results/fas_recipe.md, top section)
 DEMO_FAS_ITERS ?= 1500
 # FAS batch 16: at 32 px it aged more faces than 8 or 32 in the same minutes (43.9% in group for 1,500 steps of 16,
 # 38.6% for 1,500 of 8, 40.1% for 1,000 of 32)
