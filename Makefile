@@ -64,17 +64,12 @@ test: install check-export check-readme nbtest pytest
 # model's DEX age head saturates and predicts one age. FAS Adam lr 1e-3 (paper 1e-4) so a few hundred steps move the
 # generator. FAS identity weight 10 (paper 0.002): with the paper's weight the identity term is ~0.002 against ~12 for
 # 75 x L_adv and the generator paints blotches that fool the frozen age estimator (identity cosine 0.45 -> 0.79).
-# One recipe on every machine, the one measured (bench/results/fas_recipe.md, "32 pixels"): 32 px faces, 1,200 AIFR
-# iterations, the age head refit, 1,500 FAS iterations of 16 with the generator's weights averaged, in fp32. On a
-# 2-core CPU with bf16 units the whole command took 6 min 42 s from a fresh clone (torch already installed;
-# about 8 min 15 s with its install). On a 2-core CPU without bf16 units the recipe of a day earlier (300 refit
-# steps, 1,200 FAS iterations) took 7 min 50 s; today's should take about 9 minutes there (from that CPU's FAS rate;
-# untimed). The same CPU is up to a third slower at some hours. The 64 px recipe that CPUs with bf16 units used to
-# get put only 31-34% of aged faces in their group in its 10 minutes, and bf16 barely speeds up the tiny model (400
-# FAS steps at 64 px: 93 s in bf16, 101 s in fp32), so every CPU runs this fp32 recipe. Training is random: over six
-# AIFR seeds it put 47.5-54.7% of faces in their group (target 45%) and ordered 74-86% by age (target 90%); with
-# 1,200 FAS iterations 46-56% and 72-81.5%; with those and a 300-step refit of the age head, 39-44% and 58-76%
-# (bench/results/fas_recipe.md, "How much one make demo varies").
+# One recipe on every machine: 32 px faces, 1,200 AIFR iterations, the age head refit, 1,500 FAS iterations of 16 with
+# the generator's weights averaged, in fp32 (bf16 barely speeds up a model this small, and the 64 px recipe aged a
+# third of the faces in 10 minutes). 6 min 42 s from a fresh clone on a 2-core CPU with bf16 units (torch already
+# installed); about 9 minutes expected on one without (untimed). Over six AIFR seeds: 47.5-54.7% of faces in their
+# group (target 45%), 74-86% ordered by age (target 90%). Timings, seeds and what did not help:
+# bench/results/fas_recipe.md (top sections).
 # `make demo-long` trains longer at 64 px into runs/demo-long (see `make help` for how long).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
