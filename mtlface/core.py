@@ -129,6 +129,8 @@ class MTLFaceConfig:
     fas_id_loss_weight: float = 2e-3   # λ_id in L_FAS
     fas_age_loss_weight: float = 10.0  # λ_age in L_FAS
     fas_residual_loss_weight: float = 0.0  # λ_res: L1 on the change I_t − I (not in the paper; 0 = paper)
+    fas_mismatch_loss_weight: float = 0.0  # λ_mis: D also scores real faces shown with a wrong group as fake
+                                           # (a matching-aware D; not in the paper; 0 = paper; 07_losses)
 
     def __post_init__(self):
         self.stage_widths, self.afd_pool_sizes = tuple(self.stage_widths), tuple(self.afd_pool_sizes)
@@ -160,6 +162,7 @@ class MTLFaceConfig:
             ('disc_spectral_norm', self.disc_spectral_norm in ('middle', 'all'), "must be 'middle' or 'all'"),
             ('fas_age_bn', self.fas_age_bn in ('batch', 'running'), "must be 'batch' or 'running'"),
             ('fas_residual_loss_weight', self.fas_residual_loss_weight >= 0, 'must be at least 0'),
+            ('fas_mismatch_loss_weight', self.fas_mismatch_loss_weight >= 0, 'must be at least 0'),
             ('decoder_warp', 0 <= self.decoder_warp <= 1, 'must be in [0, 1] (half-widths of the image)'),
             ('disc_layers', self.disc_layers >= 1 and self.image_size // 2 ** self.disc_layers >= 4,
              'needs at least one layer and a 4×4 map after the last stride-2 conv'),

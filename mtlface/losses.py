@@ -10,7 +10,8 @@ from .core import MTLFaceConfig, age_to_group
 from .heads import dex_age
 
 # %% auto #0
-__all__ = ['age_estimation_loss', 'aifr_loss', 'lsgan_discriminator_loss', 'lsgan_generator_loss', 'fas_generator_loss']
+__all__ = ['age_estimation_loss', 'aifr_loss', 'lsgan_discriminator_loss', 'lsgan_generator_loss', 'fas_generator_loss',
+           'wrong_groups', 'lsgan_mismatch_loss']
 
 # %% ../nbs/07_losses.ipynb #8f86d7af
 def age_estimation_loss(age_logits: torch.Tensor,    # (B, n_ages) logits over ages 0..max_age
@@ -72,3 +73,16 @@ def fas_generator_loss(fake_scores: torch.Tensor,        # D(I_t, t), (B, 1, h, 
     elif cfg.fas_residual_loss_weight:
         raise ValueError('fas_residual_loss_weight > 0 needs aged_images and source_images')
     return dict(loss=total, **parts)
+
+# %% ../nbs/07_losses.ipynb #1a15167d
+def wrong_groups(groups: torch.Tensor,  # (B,) age groups in 0..N−1
+                 n_groups: int          # N
+                ) -> torch.Tensor:
+    "For each face another group, uniform over the N − 1 it is not in (on the groups' device)."
+    return (groups + torch.randint_like(groups, 1, n_groups)) % n_groups
+
+# %% ../nbs/07_losses.ipynb #ca285e24
+def lsgan_mismatch_loss(mismatch_scores: torch.Tensor  # D(real faces, `wrong_groups` of theirs), (B, 1, h, w)
+                       ) -> torch.Tensor:
+    "½·mean(D(I_real, t')²): a real face shown with a group it is not in is scored as fake."
+    return 0.5 * mismatch_scores.float().pow(2).mean()

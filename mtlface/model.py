@@ -18,7 +18,8 @@ from .afd import AFD, Decomposition
 from .heads import EmbeddingHead, AgeEstimator, build_margin_head, dex_age
 from .grl import GradientReversal
 from .gan import Generator, PatchDiscriminator
-from .losses import aifr_loss, fas_generator_loss, lsgan_discriminator_loss
+from .losses import (aifr_loss, fas_generator_loss, lsgan_discriminator_loss, lsgan_mismatch_loss,
+                             wrong_groups)
 
 # %% auto #0
 __all__ = ['CONFIG_NAME', 'WEIGHTS_NAME', 'SYNTHESIS_FIELDS', 'Encoded', 'MTLFace', 'eval_mode', 'encode', 'age_faces',
@@ -171,9 +172,14 @@ def fas_discriminator_loss(self: MTLFace, real_images,  # (B, 3, H, W) real face
                            aged_images,                 # (B, 3, H, W) generated faces; detached here
                            target_groups                # (B,) t: the real faces' groups and the aged ones' targets
                           ) -> torch.Tensor:
-    "LSGAN loss of D: real faces of the target groups against (detached) generated ones."
-    return lsgan_discriminator_loss(self.discriminator(real_images, target_groups),
+    "LSGAN loss of D: real faces of the target groups against (detached) generated ones (+ λ_mis·wrong-group reals)."
+    loss = lsgan_discriminator_loss(self.discriminator(real_images, target_groups),
                                     self.discriminator(aged_images.detach(), target_groups))
+    w = self.config.fas_mismatch_loss_weight
+    if w:   # the same real faces, each shown with another group, must be called fake too (07_losses)
+        wrong = wrong_groups(target_groups, self.config.n_groups)
+        loss = loss + w * lsgan_mismatch_loss(self.discriminator(real_images, wrong))
+    return loss
 
 # %% ../nbs/08_model.ipynb #9c53aefa
 def freeze_encoder(self: MTLFace, frozen: bool = True):  # False unfreezes
@@ -292,7 +298,7 @@ SYNTHESIS_FIELDS = ('icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditi
                     'decoder_warp',
                     'disc_width', 'disc_layers', 'disc_spectral_norm', 'fas_gan_loss_weight', 'fas_id_loss_weight',
                     'fas_age_loss_weight', 'fas_age_bn',
-                    'fas_residual_loss_weight')   # the synthesis side: free when FAS starts from AIFR
+                    'fas_residual_loss_weight', 'fas_mismatch_loss_weight')   # the synthesis side: free when FAS starts from AIFR
 
 def fas_model_from(init_from,                # a `save_pretrained` folder of an AIFR model
                    model_cfg: MTLFaceConfig  # FAS's options: the recognition side's must match the saved ones

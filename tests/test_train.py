@@ -168,17 +168,21 @@ def test_bad_options(tmp_path):
     r = subprocess.run([str(BIN / 'mtlface-train'), '--data', str(tmp_path), '--output-dir', str(tmp_path / 'o'),
                         '--trackers', ''], capture_output=True, text=True, env=cpu_env())
     assert r.returncode != 0 and 'train.txt' in r.stderr
-    r = subprocess.run([str(BIN / 'mtlface-train'), '--fas-residual-loss-weight', '-1'], capture_output=True, text=True)
-    assert r.returncode == 2 and '--fas-residual-loss-weight -1.0: must be at least 0' in r.stderr
-    assert 'Traceback' not in r.stderr
+    for opt in ('residual', 'mismatch'):
+        r = subprocess.run([str(BIN / 'mtlface-train'), f'--fas-{opt}-loss-weight', '-1'], capture_output=True, text=True)
+        assert r.returncode == 2 and f'--fas-{opt}-loss-weight -1.0: must be at least 0' in r.stderr
+        assert 'Traceback' not in r.stderr
 
-def test_fas_residual_penalty_is_trained_and_saved(data, one_process_accumulating, tmp_path):
-    "`--fas-residual-loss-weight`: logged as fas/res, kept in the saved model's config (it is a synthesis option)."
+def test_fas_loss_options_are_trained_and_saved(data, one_process_accumulating, tmp_path):
+    """`--fas-residual-loss-weight` (logged as fas/res) and `--fas-mismatch-loss-weight` reach FAS from an AIFR model
+    and are kept in the saved model's config (they are synthesis options, free to differ from the AIFR model's)."""
     run(train_cmd(tmp_path, data, '--task', 'fas', '--init-from', one_process_accumulating / 'model',
-                  '--fas-residual-loss-weight', '20', '--iterations', '2', '--save-every', '0'))
+                  '--fas-residual-loss-weight', '20', '--fas-mismatch-loss-weight', '1', '--iterations', '2',
+                  '--save-every', '0'))
     hist = result(tmp_path)['history']
     assert all(h['fas/res'] > 0 for h in hist) and len(hist) == 2
-    assert from_pretrained(tmp_path / 'model').config.fas_residual_loss_weight == 20
+    saved = from_pretrained(tmp_path / 'model').config
+    assert (saved.fas_residual_loss_weight, saved.fas_mismatch_loss_weight) == (20, 1)
 
 def test_fas_decoder_warp_is_trained_saved_and_reloaded(data, one_process_accumulating, tmp_path):
     """`--decoder-warp`: FAS from an AIFR model gains the flow head, trains it, and the saved model reloads it (the
