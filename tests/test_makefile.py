@@ -35,10 +35,10 @@ def option(command: str, name: str) -> str:
 RECIPES = {
     'demo': dict(aifr={'iterations': '1200', 'mixed-precision': 'no'},
                  fas={'batch-size': '16', 'iterations': '1500', 'fas-age-head-steps': '1000', 'fas-ema': '0.99',
-                      'mixed-precision': 'no'}),
+                      'fas-mismatch-loss-weight': '1', 'mixed-precision': 'no'}),
     'demo-long': dict(aifr={'iterations': '4500', 'mixed-precision': 'auto'},
                       fas={'batch-size': '32', 'iterations': '9000', 'fas-age-head-steps': '3000',
-                           'mixed-precision': 'auto'})}
+                           'fas-mismatch-loss-weight': '0', 'mixed-precision': 'auto'})}
 
 
 @pytest.mark.parametrize('target, bf16', [('demo', '0'), ('demo', '1'), ('demo-long', '0'), ('demo-long', '1')])
