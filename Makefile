@@ -65,11 +65,11 @@ test: install check-export check-readme nbtest pytest
 # generator. FAS identity weight 10 (paper 0.002): with the paper's weight the identity term is ~0.002 against ~12 for
 # 75 x L_adv and the generator paints blotches that fool the frozen age estimator (identity cosine 0.45 -> 0.79).
 # One recipe on every machine: 32 px faces, 1,200 AIFR iterations, the age head refit, 1,500 FAS iterations of 16 with
-# the generator's weights averaged, in fp32 (bf16 barely speeds up a model this small, and the 64 px recipe aged a
-# third of the faces in 10 minutes). 6 min 42 s from a fresh clone on a 2-core CPU with bf16 units (torch already
-# installed); about 9 minutes expected on one without (untimed). Over six AIFR seeds: 47.5-54.7% of faces in their
-# group (target 45%), 74-86% ordered by age (target 90%). Timings, seeds and what did not help:
-# bench/results/fas_recipe.md (top sections).
+# the generator's weights averaged and a discriminator that also checks the age group, in fp32 (bf16 barely speeds up
+# a model this small, and the 64 px recipe aged a third of the faces in 10 minutes). 6 min 21 s from a fresh clone on
+# a 2-core CPU with bf16 units (torch already installed); about 9 minutes expected on one without (untimed). Over six
+# AIFR seeds: 54.8-70.6% of faces in their group (target 45%), 77.5-92% ordered by age (mean 86.7%, target 90%).
+# Timings, seeds and what did not help: bench/results/fas_recipe.md (top sections).
 # `make demo-long` trains longer at 64 px into runs/demo-long (see `make help` for how long).
 DEMO_DATA ?= data/synth-demo
 DEMO_RUN ?= runs/demo
