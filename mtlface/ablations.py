@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .core import age_to_group
-from fastcore.docments import docments
-from .core import OneLineParser, UsageError, check_options, check_writable, cli_flag, comma_list
+from .core import OneLineParser, UsageError, check_options, check_writable, cli_flag, comma_list, field_help
 from .core import run_command, spread_indices
 from .data import read_annotations, load_image
 
@@ -495,7 +494,7 @@ def write_report(full: dict,  # `run_ablations` output: plan and results
 def build_parser() -> argparse.ArgumentParser:
     "Options of `mtlface-ablations`: every `AblationPlan` field, its comment as the help."
     p = OneLineParser(prog='mtlface-ablations', description='Reproduce the paper\'s ablations on synthetic faces.')
-    docs = docments(AblationPlan)
+    docs = field_help(AblationPlan)
     for name, default in asdict(AblationPlan()).items():
         kind = comma_list(int if name == 'seeds' else str) if isinstance(default, tuple) else type(default)
         shown = ','.join(map(str, default)) if isinstance(default, tuple) else default

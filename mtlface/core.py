@@ -14,8 +14,8 @@ import torch
 __all__ = ['BACKBONE_UNITS', 'AGE_GROUP_THRESHOLDS', 'ARCH_FIELDS', 'PRESETS', 'UsageError', 'OptionError', 'check_options',
            'MTLFaceConfig', 'config_from_preset', 'config_to_dict', 'config_from_dict', 'config_diff', 'save_config',
            'load_config', 'age_to_group', 'group_names', 'seed_everything', 'count_parameters', 'format_count',
-           'spread_indices', 'image_to_tensor', 'tensor_to_image', 'draw_face', 'cli_flag', 'OneLineParser',
-           'comma_list', 'int_at_least', 'one_line', 'run_command', 'check_writable', 'format_bytes',
+           'spread_indices', 'image_to_tensor', 'tensor_to_image', 'draw_face', 'cli_flag', 'field_help',
+           'OneLineParser', 'comma_list', 'int_at_least', 'one_line', 'run_command', 'check_writable', 'format_bytes',
            'check_free_space']
 
 # %% ../nbs/00_core.ipynb #4ddcf253
@@ -341,6 +341,28 @@ def cli_flag(name: str  # a field or option name: 'batch_size', '--batch_size' o
              ) -> str:
     "The one command-line spelling of an option: two dashes, words joined by dashes (`batch_size` → `--batch-size`)."
     return '--' + name.lstrip('-').replace('_', '-')
+
+# %% ../nbs/00_core.ipynb #c62d4d7e
+def field_help(dc: type | None,         # a dataclass whose fields carry a `# comment`: beside them (continued on
+                                       # comment-only lines aligned below) or on the lines above them
+               source: str | None = None  # the class's source instead (a class defined in a notebook has no file)
+              ) -> dict:
+    "Each field's whole comment (`docments` keeps only the first line of one beside the field): `--help` text."
+    import inspect, re
+    src = (source or inspect.getsource(dc)).split('\n    def ')[0]   # the field block, not the methods
+    docs, last, col, above = {}, None, 0, []
+    for line in src.splitlines():
+        fld = re.match(r'\s*(\w+)\s*:[^#]*?(?:(#\s?)(.*))?$', line)
+        cmt = re.match(r'(\s*)#\s?(.*)$', line)
+        if cmt and last and len(cmt.group(1)) >= col - 1: docs[last] += ' ' + cmt.group(2).strip()
+        elif cmt: last = None; above.append(cmt.group(2).strip())   # a comment above the next field (or a heading)
+        elif fld:
+            name = fld.group(1)
+            if fld.group(2): docs[name], last, col = fld.group(3).strip(), name, fld.start(2)
+            else: docs[name], last = ' '.join(above), None
+            above = []
+        else: last, above = None, []
+    return docs
 
 # %% ../nbs/00_core.ipynb #be87f55e
 def _dashed(token: str) -> str:

@@ -7,12 +7,11 @@ from __future__ import annotations
 import argparse, copy, json, math, os, shutil, sys, time
 from contextlib import contextmanager
 from dataclasses import dataclass, asdict, field, fields, replace
-from fastcore.docments import docments
 from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from .core import MTLFaceConfig, config_from_preset, config_to_dict, seed_everything, PRESETS
+from .core import MTLFaceConfig, config_from_preset, config_to_dict, field_help, seed_everything, PRESETS
 from .model import MTLFace, eval_mode
 from .grl import grl_lambda_at
 from .data import read_annotations, read_insightface_rec, read_rec_ages, find_insightface_rec
@@ -918,7 +917,7 @@ def build_train_parser() -> argparse.ArgumentParser:
     seen = set()
     for dc, title in ((TrainConfig, 'training (TrainConfig)'),
                       (MTLFaceConfig, 'model (MTLFaceConfig; defaults from --preset)')):
-        group, docs = p.add_argument_group(title), docments(dc)  # help text: the comment beside each field
+        group, docs = p.add_argument_group(title), field_help(dc)  # help: the comment beside each field
         for f in fields(dc):
             if f.name in seen: continue
             seen.add(f.name)
