@@ -298,7 +298,8 @@ SYNTHESIS_FIELDS = ('icm_kernels_per_group', 'icm_share', 'icm_blocks', 'conditi
                     'decoder_warp',
                     'disc_width', 'disc_layers', 'disc_spectral_norm', 'fas_gan_loss_weight', 'fas_id_loss_weight',
                     'fas_age_loss_weight', 'fas_age_bn',
-                    'fas_residual_loss_weight', 'fas_mismatch_loss_weight')   # the synthesis side: free when FAS starts from AIFR
+                    'fas_residual_loss_weight',
+                    'fas_mismatch_loss_weight')   # the synthesis side: free when FAS starts from AIFR
 
 def fas_model_from(init_from,                # a `save_pretrained` folder of an AIFR model
                    model_cfg: MTLFaceConfig  # FAS's options: the recognition side's must match the saved ones
