@@ -349,7 +349,10 @@ def field_help(dc: type | None,         # a dataclass whose fields carry a `# co
               ) -> dict:
     "Each field's whole comment (`docments` keeps only the first line of one beside the field): `--help` text."
     import inspect, re
-    src = (source or inspect.getsource(dc)).split('\n    def ')[0]   # the field block, not the methods
+    try: src = (source or inspect.getsource(dc)).split('\n    def ')[0]   # the field block, not the methods
+    except OSError:   # a class run in a notebook has no file to read: docments' first lines will do there
+        from fastcore.docments import docments
+        return {k: v or '' for k, v in docments(dc).items() if k != 'return'}
     docs, last, col, above = {}, None, 0, []
     for line in src.splitlines():
         fld = re.match(r'\s*(\w+)\s*:[^#]*?(?:(#\s?)(.*))?$', line)
